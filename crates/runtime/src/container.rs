@@ -1,0 +1,472 @@
+//! The container lifecycle over youki's libcontainer: create → start → (exec, pause, resume,
+//! update, kill) → delete, with runc's state layout under one state root.
+//!
+//! Creating forks (libcontainer clones an intermediate and an init process), so these calls
+//! belong in a short-lived, single-threaded process such as `wharf oci` or a per-container
+//! supervisor — never inside an async daemon.
+//!
+//! Layout of a state root:
+//! - `<root>/<id>/` — libcontainer's state (`state.json`, the notify socket, the saved config);
+//! - `<root>/.bundles/<id>/` — the effective `config.json` (see [`crate::bundle`]) and
+//!   `origin`, the path of the user's bundle.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt, create_cgroup_manager};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container as LcContainer, ContainerStatus};
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::signal::Signal;
+use oci_spec::runtime::LinuxResources;
+use serde::Serialize;
+
+use crate::bundle::Bundle;
+use crate::error::{Error, Result, chain};
+use crate::host;
+use crate::id::ContainerId;
+
+const BUNDLES: &str = ".bundles";
+const ORIGIN: &str = "origin";
+
+/// Standard streams handed to a container's process; `None` inherits the caller's.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+/// Options of [`Runtime::create`], named as runc names them.
+#[derive(Debug, Default)]
+pub struct CreateOptions {
+    /// Where to write the init process's host pid.
+    pub pid_file: Option<PathBuf>,
+    /// A unix socket that receives the pty master when the spec asks for a terminal.
+    pub console_socket: Option<PathBuf>,
+    /// Use `MS_MOVE` + `chroot` instead of `pivot_root` (chosen automatically on a ramfs root).
+    pub no_pivot: bool,
+    /// Extra file descriptors (3, 4, …) passed to the process.
+    pub preserve_fds: i32,
+    pub stdio: Stdio,
+}
+
+/// Options of [`Container::exec`].
+#[derive(Debug, Default)]
+pub struct ExecOptions {
+    /// A process.json (runc's `--process`) instead of the fields below.
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub env: HashMap<String, String>,
+    pub cwd: Option<PathBuf>,
+    pub user: Option<u32>,
+    pub group: Option<u32>,
+    pub additional_gids: Vec<u32>,
+    /// Capabilities added to those of the container's process (`CAP_…` names).
+    pub capabilities: Vec<String>,
+    pub no_new_privs: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub stdio: Stdio,
+}
+
+/// A state root holding containers, like runc's `--root`.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+}
+
+impl Runtime {
+    /// Opens (creating it if needed) the state root.
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self> {
+        let root =
+            std::path::absolute(root.into()).map_err(|e| Error::io("resolve", "state root", e))?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(root.join(BUNDLES))
+            .map_err(|e| Error::io("create", &root, e))?;
+        Ok(Runtime { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn builder(&self, id: &ContainerId) -> Result<ContainerBuilder> {
+        ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+            .with_root_path(&self.root)
+            .map_err(|e| Error::container("state root", e))
+    }
+
+    /// Creates a container from the bundle: namespaces, rootfs, mounts and cgroups are set up
+    /// and the process waits for [`Container::start`]. On failure nothing is left behind: no
+    /// state directory, cgroup or mount.
+    pub fn create(
+        &self,
+        id: &ContainerId,
+        bundle: &Path,
+        opts: CreateOptions,
+    ) -> Result<Container> {
+        let _span = tracing::info_span!("create", container = %id).entered();
+        if self.root.join(id.as_str()).exists() {
+            return Err(Error::AlreadyExists { id: id.to_string() });
+        }
+        let bundle = Bundle::load(bundle, id.as_str())?;
+        let effective = self.root.join(BUNDLES).join(id.as_str());
+        let write_effective = || -> std::io::Result<()> {
+            if effective.exists() {
+                fs::remove_dir_all(&effective)?;
+            }
+            fs::create_dir_all(&effective)?;
+            let json = serde_json::to_vec_pretty(&bundle.spec).map_err(std::io::Error::other)?;
+            fs::write(effective.join("config.json"), json)?;
+            fs::write(
+                effective.join(ORIGIN),
+                bundle.dir.as_os_str().as_encoded_bytes(),
+            )
+        };
+        write_effective().map_err(|e| Error::io("write effective config", &effective, e))?;
+
+        let mut builder = self
+            .builder(id)?
+            .with_pid_file(opts.pid_file.as_ref())
+            .map_err(|e| Error::container("pid file", e))?
+            .with_console_socket(opts.console_socket.as_ref())
+            .with_preserved_fds(opts.preserve_fds);
+        if let Some(fd) = opts.stdio.stdin {
+            builder = builder.with_stdin(fd);
+        }
+        if let Some(fd) = opts.stdio.stdout {
+            builder = builder.with_stdout(fd);
+        }
+        if let Some(fd) = opts.stdio.stderr {
+            builder = builder.with_stderr(fd);
+        }
+        let result = builder
+            .as_init(&effective)
+            .with_systemd(false)
+            // libcontainer only uses "detached" to decide whether a terminal needs a console
+            // socket; the init process is our child either way.
+            .with_detach(opts.console_socket.is_some())
+            .with_no_pivot(opts.no_pivot || host::root_is_ramfs())
+            .build();
+        match result {
+            Ok(inner) => Ok(Container {
+                inner,
+                origin: bundle.dir,
+                effective,
+            }),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&effective);
+                // libcontainer removes its state directory and cgroup when creation fails
+                // part-way; make sure of the directory even if its cleanup failed.
+                let dir = self.root.join(id.as_str());
+                if dir.exists() && !matches!(e, libcontainer::error::LibcontainerError::Exist) {
+                    let _ = fs::remove_dir_all(&dir);
+                }
+                Err(Error::container("create", e))
+            }
+        }
+    }
+
+    /// Loads a container by id.
+    pub fn load(&self, id: &ContainerId) -> Result<Container> {
+        let dir = self.root.join(id.as_str());
+        if !dir.join("state.json").exists() {
+            return Err(Error::NotFound { id: id.to_string() });
+        }
+        let inner = LcContainer::load(dir).map_err(|e| Error::container("load", e))?;
+        let effective = self.root.join(BUNDLES).join(id.as_str());
+        let origin = fs::read(effective.join(ORIGIN))
+            .ok()
+            .map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned()))
+            .unwrap_or_else(|| inner.bundle().clone());
+        Ok(Container {
+            inner,
+            origin,
+            effective,
+        })
+    }
+
+    /// Every container under this root, sorted by id.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.root).map_err(|e| Error::io("read", &self.root, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Ok(id) = ContainerId::new(name) else {
+                continue;
+            };
+            match self.load(&id) {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!(container = %id, "skipping unreadable container: {e}"),
+            }
+        }
+        out.sort_by(|a, b| a.id().cmp(b.id()));
+        Ok(out)
+    }
+}
+
+/// The state of a container as `runc state` prints it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct State {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: String,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: DateTime<Utc>,
+    pub owner: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<HashMap<String, String>>,
+}
+
+/// A container known to a [`Runtime`].
+#[derive(Debug)]
+pub struct Container {
+    inner: LcContainer,
+    origin: PathBuf,
+    effective: PathBuf,
+}
+
+/// The lower-case status word runc prints.
+pub fn status_word(status: ContainerStatus) -> &'static str {
+    match status {
+        ContainerStatus::Creating => "creating",
+        ContainerStatus::Created => "created",
+        ContainerStatus::Running => "running",
+        ContainerStatus::Stopped => "stopped",
+        ContainerStatus::Paused => "paused",
+    }
+}
+
+impl Container {
+    pub fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    pub fn status(&self) -> ContainerStatus {
+        self.inner.status()
+    }
+
+    /// The init process's host pid, while it exists.
+    pub fn pid(&self) -> Option<i32> {
+        self.inner.pid().map(|p| p.as_raw())
+    }
+
+    /// The user's bundle directory.
+    pub fn bundle(&self) -> &Path {
+        &self.origin
+    }
+
+    fn wrong_state(&self, op: &'static str) -> Error {
+        Error::WrongState {
+            id: self.id().to_string(),
+            status: status_word(self.status()).to_string(),
+            op,
+        }
+    }
+
+    /// The state as `runc state` prints it.
+    pub fn state(&self) -> State {
+        let s = &self.inner.state;
+        let stopped = self.status() == ContainerStatus::Stopped;
+        let rootfs = self
+            .inner
+            .spec()
+            .ok()
+            .and_then(|_| {
+                fs::read(self.effective.join("config.json"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["root"]["path"].as_str().map(PathBuf::from))
+            })
+            .unwrap_or_else(|| self.origin.join("rootfs"));
+        State {
+            oci_version: crate::spec::OCI_VERSION.to_string(),
+            id: s.id.clone(),
+            pid: if stopped { 0 } else { s.pid.unwrap_or(0) },
+            status: status_word(self.status()).to_string(),
+            bundle: self.origin.clone(),
+            rootfs,
+            created: s.created.unwrap_or_else(Utc::now),
+            owner: String::new(),
+            annotations: s.annotations.clone().filter(|a| !a.is_empty()),
+        }
+    }
+
+    /// Runs the user's process in a created container.
+    pub fn start(&mut self) -> Result<()> {
+        let _span = tracing::info_span!("start", container = %self.id()).entered();
+        if self.status() != ContainerStatus::Created {
+            return Err(self.wrong_state("start"));
+        }
+        self.inner.start().map_err(|e| Error::container("start", e))
+    }
+
+    /// Sends a signal to the init process, or with `all` to every process of the container.
+    pub fn kill(&mut self, signal: Signal, all: bool) -> Result<()> {
+        let _span = tracing::info_span!("kill", container = %self.id()).entered();
+        match self.status() {
+            ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused => {}
+            ContainerStatus::Stopped if all => {}
+            _ => return Err(self.wrong_state("kill")),
+        }
+        self.inner
+            .kill(libcontainer::signal::Signal::from(signal), all)
+            .map_err(|e| Error::container("kill", e))
+    }
+
+    /// Removes the container: its cgroup, state and effective configuration. A running
+    /// container needs `force` (it is killed first), as with runc.
+    pub fn delete(mut self, force: bool) -> Result<()> {
+        let _span = tracing::info_span!("delete", container = %self.id()).entered();
+        if matches!(
+            self.status(),
+            ContainerStatus::Running | ContainerStatus::Paused | ContainerStatus::Creating
+        ) && !force
+        {
+            return Err(self.wrong_state("delete (it is not stopped; use --force)"));
+        }
+        self.inner
+            .delete(force)
+            .map_err(|e| Error::container("delete", e))?;
+        match fs::remove_dir_all(&self.effective) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &self.effective, e)),
+        }
+    }
+
+    pub fn pause(&mut self) -> Result<()> {
+        if self.status() != ContainerStatus::Running {
+            return Err(self.wrong_state("pause"));
+        }
+        self.inner.pause().map_err(|e| Error::container("pause", e))
+    }
+
+    pub fn resume(&mut self) -> Result<()> {
+        if self.status() != ContainerStatus::Paused {
+            return Err(self.wrong_state("resume"));
+        }
+        self.inner
+            .resume()
+            .map_err(|e| Error::container("resume", e))
+    }
+
+    /// Starts another process in the container's namespaces and cgroup; returns its host pid
+    /// (a child of the caller, which must wait for it).
+    pub fn exec(&self, runtime: &Runtime, opts: ExecOptions) -> Result<i32> {
+        let _span = tracing::info_span!("exec", container = %self.id()).entered();
+        if self.status() != ContainerStatus::Running {
+            return Err(self.wrong_state("exec"));
+        }
+        let id = ContainerId::new(self.id())?;
+        let mut builder = runtime
+            .builder(&id)?
+            .with_pid_file(opts.pid_file.as_ref())
+            .map_err(|e| Error::container("pid file", e))?
+            .with_console_socket(opts.console_socket.as_ref())
+            .with_preserved_fds(opts.preserve_fds);
+        if let Some(fd) = opts.stdio.stdin {
+            builder = builder.with_stdin(fd);
+        }
+        if let Some(fd) = opts.stdio.stdout {
+            builder = builder.with_stdout(fd);
+        }
+        if let Some(fd) = opts.stdio.stderr {
+            builder = builder.with_stderr(fd);
+        }
+        let mut tenant = builder
+            .as_tenant()
+            .with_detach(opts.console_socket.is_some())
+            .with_process(opts.process.as_ref());
+        if opts.process.is_none() {
+            tenant = tenant
+                .with_container_args(opts.args)
+                .with_env(opts.env)
+                .with_cwd(opts.cwd.as_ref())
+                .with_user(opts.user)
+                .with_group(opts.group)
+                .with_additional_gids(opts.additional_gids)
+                .with_no_new_privs(opts.no_new_privs)
+                .with_capabilities(opts.capabilities);
+        }
+        tenant
+            .build()
+            .map(|pid| pid.as_raw())
+            .map_err(|e| Error::container("exec", e))
+    }
+
+    fn cgroup(&self) -> Result<libcgroups::common::AnyCgroupManager> {
+        let config = self
+            .inner
+            .spec()
+            .map_err(|e| Error::container("read container config", e))?;
+        create_cgroup_manager(CgroupConfig {
+            cgroup_path: config.cgroup_path,
+            systemd_cgroup: false,
+            container_name: self.id().to_string(),
+        })
+        .map_err(|e| Error::Cgroup {
+            op: "open",
+            message: chain(&e),
+        })
+    }
+
+    /// Host pids of every process in the container's cgroup.
+    pub fn processes(&self) -> Result<Vec<i32>> {
+        let mut pids: Vec<i32> = self
+            .cgroup()?
+            .get_all_pids()
+            .map_err(|e| Error::Cgroup {
+                op: "list processes",
+                message: chain(&e),
+            })?
+            .into_iter()
+            .map(|p| p.as_raw())
+            .collect();
+        pids.sort_unstable();
+        Ok(pids)
+    }
+
+    /// Resource usage from the container's cgroup.
+    pub fn stats(&self) -> Result<libcgroups::stats::Stats> {
+        self.cgroup()?.stats().map_err(|e| Error::Cgroup {
+            op: "read stats",
+            message: chain(&e),
+        })
+    }
+
+    /// Changes the resource limits of a created, running or paused container.
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        if self.status() == ContainerStatus::Stopped {
+            return Err(self.wrong_state("update"));
+        }
+        crate::bundle::check_resources(resources, host::online_cpus().as_deref()).map_err(
+            |(field, reason)| Error::InvalidArgument {
+                name: field,
+                reason,
+            },
+        )?;
+        self.cgroup()?
+            .apply(&ControllerOpt {
+                resources,
+                disable_oom_killer: false,
+                oom_score_adj: None,
+                freezer_state: None,
+            })
+            .map_err(|e| Error::Cgroup {
+                op: "update",
+                message: chain(&e),
+            })
+    }
+}

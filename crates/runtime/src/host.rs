@@ -1,0 +1,107 @@
+//! Facts about the host that decide how a spec is applied: capabilities we hold, resource
+//! limits we can grant, CPUs that exist.
+
+use std::fs;
+
+use nix::sys::resource::{Resource, getrlimit};
+use oci_spec::runtime::PosixRlimitType;
+
+/// `CAP_SYS_RESOURCE`, the capability needed to raise a hard resource limit.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether this process holds `cap` in its effective set (read from /proc/self/status).
+pub fn has_capability(cap: u32) -> bool {
+    let Ok(status) = fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1u64 << cap) != 0)
+}
+
+/// Whether hard limits may be raised here. Root on this kind of machine lacks it.
+pub fn can_raise_rlimits() -> bool {
+    has_capability(CAP_SYS_RESOURCE)
+}
+
+/// The current hard limit of this process for an OCI rlimit type, `None` when unknown.
+pub fn hard_rlimit(typ: PosixRlimitType) -> Option<u64> {
+    let resource = match typ {
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+    };
+    getrlimit(resource).ok().map(|(_, hard)| hard)
+}
+
+/// The CPUs the kernel has online, from `/sys/devices/system/cpu/online` (`0-1`, `0,2-3`).
+pub fn online_cpus() -> Option<Vec<u32>> {
+    let text = fs::read_to_string("/sys/devices/system/cpu/online").ok()?;
+    parse_cpu_list(text.trim())
+}
+
+/// Parses a cpuset list (`0-2,4`) into the CPUs it names; `None` when malformed.
+pub fn parse_cpu_list(list: &str) -> Option<Vec<u32>> {
+    let mut cpus = Vec::new();
+    if list.is_empty() {
+        return Some(cpus);
+    }
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.trim().parse().ok()?),
+        }
+    }
+    Some(cpus)
+}
+
+/// Whether `/` is an initramfs (rootfs or ramfs), where `pivot_root` cannot work and the
+/// runtime must fall back to `MS_MOVE` + `chroot`.
+pub fn root_is_ramfs() -> bool {
+    use nix::sys::statfs::{FsType, statfs};
+    // RAMFS_MAGIC from linux/magic.h; nix names no constant for it.
+    const RAMFS_MAGIC: FsType = FsType(0x8584_58f6);
+    statfs("/")
+        .map(|s| s.filesystem_type() == RAMFS_MAGIC)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists() {
+        assert_eq!(parse_cpu_list("0-1"), Some(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0,2-3"), Some(vec![0, 2, 3]));
+        assert_eq!(parse_cpu_list(""), Some(vec![]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn nofile_hard_limit_is_known() {
+        assert!(hard_rlimit(PosixRlimitType::RlimitNofile).is_some_and(|h| h > 0));
+    }
+}

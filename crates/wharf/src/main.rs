@@ -1,0 +1,72 @@
+//! `wharf`: one binary for every role. Wiring only; the work lives in the library crates.
+
+mod foreground;
+mod logging;
+mod oci;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "Build, ship and run containers; operate them across a cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The OCI runtime (what runc does): create, start, exec, kill and delete containers from
+    /// OCI bundles.
+    Oci(oci::OciArgs),
+}
+
+/// Invoked through a link named `runc` or `wharf-oci`, wharf behaves as `wharf oci`, so that
+/// tools which run a runtime binary with runc's arguments can use it as it is.
+fn arguments() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let name = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name == "runc" || name.starts_with("wharf-oci") {
+        args.insert(1, "oci".into());
+    }
+    args
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_from(arguments());
+    let result = match cli.command {
+        Command::Oci(args) => {
+            if let Err(e) = logging::init(
+                args.global.log.as_deref(),
+                args.global.log_format,
+                args.global.debug,
+            ) {
+                eprintln!("wharf: {e:#}");
+                return ExitCode::FAILURE;
+            }
+            let logged_to_file = args.global.log.is_some();
+            oci::main(args).inspect_err(|e| {
+                if logged_to_file {
+                    tracing::error!("{e:#}");
+                }
+            })
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),
+        Err(e) => {
+            eprintln!("wharf: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
