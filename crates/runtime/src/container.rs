@@ -17,7 +17,9 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use libcgroups::common::{CgroupConfig, CgroupManager, ControllerOpt, create_cgroup_manager};
+use libcgroups::common::{
+    CgroupConfig, CgroupManager, ControllerOpt, FreezerState, create_cgroup_manager,
+};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::{Container as LcContainer, ContainerStatus};
 use libcontainer::syscall::syscall::SyscallType;
@@ -312,17 +314,58 @@ impl Container {
         self.inner.start().map_err(|e| Error::container("start", e))
     }
 
-    /// Sends a signal to the init process, or with `all` to every process of the container.
+    /// Sends a signal to the init process, or with `all` to every process of the container
+    /// (frozen while it is signalled, so nothing forks past it). A paused container is thawed
+    /// after SIGKILL so its processes can die. State is not written: the status follows the
+    /// processes (libcontainer's kill records "stopped" after any signal, which both lies
+    /// about a created container and races a concurrent delete).
     pub fn kill(&mut self, signal: Signal, all: bool) -> Result<()> {
-        let _span = tracing::info_span!("kill", container = %self.id()).entered();
-        match self.status() {
-            ContainerStatus::Created | ContainerStatus::Running | ContainerStatus::Paused => {}
-            ContainerStatus::Stopped if all => {}
+        let _span = tracing::info_span!("kill", container = %self.id(), ?signal, all).entered();
+        let paused = match self.status() {
+            ContainerStatus::Created | ContainerStatus::Running => false,
+            ContainerStatus::Paused => true,
+            ContainerStatus::Stopped if all => false,
             _ => return Err(self.wrong_state("kill")),
+        };
+        let send = |pid: i32| match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+        {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(source) => Err(Error::Sys { op: "kill", source }),
+        };
+        let cgroup_error = |op| {
+            move |e: libcgroups::common::AnyManagerError| Error::Cgroup {
+                op,
+                message: chain(&e),
+            }
+        };
+        if all {
+            let cgroup = self.cgroup()?;
+            if !paused {
+                if let Err(e) = cgroup.freeze(FreezerState::Frozen) {
+                    tracing::warn!("freeze before kill --all: {}", chain(&e));
+                }
+            }
+            let pids = cgroup
+                .get_all_pids()
+                .map_err(cgroup_error("list processes"))?;
+            let result = pids.iter().try_for_each(|p| send(p.as_raw()));
+            if !paused || signal == Signal::SIGKILL {
+                cgroup
+                    .freeze(FreezerState::Thawed)
+                    .map_err(cgroup_error("thaw"))?;
+            }
+            return result;
         }
-        self.inner
-            .kill(libcontainer::signal::Signal::from(signal), all)
-            .map_err(|e| Error::container("kill", e))
+        let pid = self
+            .pid()
+            .ok_or_else(|| self.wrong_state("kill (it has no process)"))?;
+        send(pid)?;
+        if paused && signal == Signal::SIGKILL {
+            self.cgroup()?
+                .freeze(FreezerState::Thawed)
+                .map_err(cgroup_error("thaw"))?;
+        }
+        Ok(())
     }
 
     /// Removes the container: its cgroup, state and effective configuration. A running

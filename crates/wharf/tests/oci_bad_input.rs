@@ -1,0 +1,141 @@
+//! Bad input to `wharf oci`: each gets a clear error naming what was wrong, a non-zero exit,
+//! and leaves nothing behind. Needs root.
+
+mod support;
+
+use support::Env;
+
+/// Creates `id` from a bundle edited by `edit`; asserts failure and that nothing is left.
+/// Returns stderr.
+fn create_fails(env: &Env, name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let b = env.bundle(name, "docker", edit);
+    let id = env.id(name);
+    let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(!out.status.success(), "{name}: create should fail");
+    env.assert_gone(&id);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn malformed_config_json() {
+    let env = Env::new("badjson");
+    let b = env.bundle("bj", "docker", |_| {});
+    std::fs::write(
+        b.join("config.json"),
+        b"{\"ociVersion\": \"1.0.2\", \"process\": {",
+    )
+    .expect("write");
+    let id = env.id("bj");
+    let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config.json") && err.contains("line"), "{err}");
+    env.assert_gone(&id);
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let env = Env::new("badns");
+    let err = create_fails(&env, "ns", |v| {
+        v["linux"]["namespaces"][0]["type"] = "teleport".into();
+    });
+    assert!(
+        err.contains("linux.namespaces[0].type") && err.contains("teleport"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_rootfs() {
+    let env = Env::new("norootfs");
+    let err = create_fails(&env, "nr", |v| v["root"]["path"] = "no-such-rootfs".into());
+    assert!(
+        err.contains("root.path") && err.contains("no-such-rootfs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn impossible_limits() {
+    let env = Env::new("badlim");
+    let err = create_fails(&env, "cpus", |v| {
+        v["linux"]["resources"]["cpu"] = serde_json::json!({"cpus": "0-4095"});
+    });
+    assert!(err.contains("linux.resources.cpu.cpus"), "{err}");
+    let err = create_fails(&env, "swap", |v| {
+        v["linux"]["resources"]["memory"] = serde_json::json!({"limit": 64 << 20, "swap": 1 << 20});
+    });
+    assert!(err.contains("linux.resources.memory.swap"), "{err}");
+    let err = create_fails(&env, "types", |v| {
+        v["linux"]["resources"]["pids"] = serde_json::json!({"limit": "lots"});
+    });
+    assert!(err.contains("linux.resources.pids.limit"), "{err}");
+}
+
+#[test]
+fn a_missing_command_fails_at_create_and_cleans_up() {
+    let env = Env::new("nocmd");
+    let err = create_fails(&env, "nocmd", |v| {
+        v["process"]["args"] = serde_json::json!(["/no/such/binary"]);
+    });
+    assert!(
+        err.contains("/no/such/binary") || err.contains("executable"),
+        "{err}"
+    );
+}
+
+#[test]
+fn existing_container_id() {
+    let env = Env::new("dup");
+    let b = env.bundle("dup", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    });
+    let id = env.id("dup");
+    let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = env.state(&id);
+    let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already exists") && err.contains(&id), "{err}");
+    // The first container is untouched.
+    assert_eq!(env.state(&id), before);
+    let out = env.oci(&["delete", "--force", &id]);
+    assert!(out.status.success());
+    env.assert_gone(&id);
+}
+
+#[test]
+fn bad_ids_and_unknown_containers() {
+    let env = Env::new("ids");
+    let b = env.bundle("ids", "docker", |_| {});
+    for bad in ["../escape", "a/b", ".hidden"] {
+        let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), bad]);
+        assert!(!out.status.success(), "{bad}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("invalid container id"),
+            "{bad}"
+        );
+    }
+    for cmd in ["start", "state", "pause", "resume"] {
+        let out = env.oci(&[cmd, "nope-not-here"]);
+        assert!(!out.status.success(), "{cmd}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+            "{cmd}"
+        );
+    }
+    // runc: delete --force of a missing container succeeds.
+    assert!(
+        env.oci(&["delete", "--force", "nope-not-here"])
+            .status
+            .success()
+    );
+    let out = env.oci(&["--systemd-cgroup", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup"));
+}

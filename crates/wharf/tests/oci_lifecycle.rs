@@ -1,0 +1,382 @@
+//! The container lifecycle through `wharf oci`, as runc's users drive it. Needs root.
+
+mod support;
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{Env, existing_cgroup_dirs};
+
+#[test]
+fn echo_exit_codes_and_sigkill() {
+    let env = Env::new("basic");
+    let (code, out, err) = env.run("echo", "docker", &["echo", "hello"]);
+    assert_eq!((code, out.as_str()), (0, "hello\n"), "stderr: {err}");
+    let (code, _, err) = env.run("exit7", "docker", &["sh", "-c", "exit 7"]);
+    assert_eq!(code, 7, "stderr: {err}");
+
+    // A process killed by SIGKILL from outside reports 137.
+    let b = env.bundle("killed", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "60"]);
+    });
+    let id = env.id("killed");
+    let mut child = env
+        .oci_cmd(&["run", "--bundle", b.to_str().expect("utf8"), &id])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    wait_for_status(&env, &id, "running");
+    let out = env.oci(&["kill", &id, "KILL"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = child.wait().expect("wait run");
+    assert_eq!(status.code(), Some(137));
+    env.assert_gone(&id);
+}
+
+fn wait_for_status(env: &Env, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = env.oci(&["state", id]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            if v["status"] == want {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{id} never became {want}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn create_start_state_exec_kill_delete_leave_nothing() {
+    let env = Env::new("life");
+    let b = env.bundle("life", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "60"]);
+        v["hostname"] = "lifehost".into();
+    });
+    let id = env.id("life");
+    let pidfile = env.dir.path().join("life.pid");
+    // runc's flags may come after the id, as containerd and youki's contest pass them.
+    let out = env.oci(&[
+        "create",
+        &id,
+        "--bundle",
+        b.to_str().expect("utf8"),
+        "--pid-file",
+        pidfile.to_str().expect("utf8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = env.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["bundle"], b.to_str().expect("utf8"));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert_eq!(st["pid"], pid);
+    assert!(
+        !existing_cgroup_dirs(&id).is_empty(),
+        "cgroup exists while created"
+    );
+
+    let out = env.oci(&["start", &id]);
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_status(&env, &id, "running");
+
+    // exec joins every namespace of the container.
+    let out = env.oci(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "hostname; for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done",
+    ]);
+    assert!(
+        out.status.success(),
+        "exec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("lifehost"));
+    for (ns, line) in ["pid", "net", "ipc", "uts", "mnt", "cgroup"]
+        .iter()
+        .zip(lines)
+    {
+        let host_view = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).expect("ns link");
+        assert_eq!(line, host_view.to_string_lossy(), "{ns} namespace");
+    }
+    // …and its cgroup: the exec'd process shows up among the container's processes.
+    let mut sleeper = env
+        .oci_cmd(&["exec", &id, "sleep", "30"])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("exec sleep");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = env.oci(&["ps", "--format", "json", &id]);
+        let pids: Vec<i32> = serde_json::from_slice(&out.stdout).expect("ps json");
+        if pids.len() == 2 {
+            assert!(pids.contains(&pid));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "exec'd process never joined the cgroup: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = env.oci(&["exec", &id, "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "exec exit status");
+
+    // delete refuses a running container without --force.
+    let out = env.oci(&["delete", &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running"));
+
+    let out = env.oci(&["kill", &id, "9"]);
+    assert!(
+        out.status.success(),
+        "kill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = sleeper.wait();
+    wait_for_status(&env, &id, "stopped");
+    let out = env.oci(&["delete", &id]);
+    assert!(
+        out.status.success(),
+        "delete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.assert_gone(&id);
+    let out = env.oci(&["state", &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn pause_resume_list_and_events() {
+    let env = Env::new("pause");
+    let b = env.bundle("p", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "60"]);
+    });
+    let id = env.id("p");
+    let out = env.oci(&[
+        "run",
+        "--detach",
+        "--bundle",
+        b.to_str().expect("utf8"),
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "run -d: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.state(&id)["status"], "running");
+    let out = env.oci(&["pause", &id]);
+    assert!(
+        out.status.success(),
+        "pause: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.state(&id)["status"], "paused");
+    let out = env.oci(&["list", "--format", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list json");
+    assert_eq!(list[0]["id"], id.as_str());
+    assert_eq!(list[0]["status"], "paused");
+    let out = env.oci(&["resume", &id]);
+    assert!(
+        out.status.success(),
+        "resume: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.state(&id)["status"], "running");
+
+    let out = env.oci(&["events", "--stats", &id]);
+    assert!(
+        out.status.success(),
+        "events: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ev: serde_json::Value = serde_json::from_slice(&out.stdout).expect("events json");
+    assert_eq!(ev["type"], "stats");
+    assert!(
+        ev["data"]["memory"]["usage"]["usage"]
+            .as_u64()
+            .is_some_and(|u| u > 0)
+    );
+    assert_eq!(ev["data"]["pids"]["current"], 1);
+
+    let out = env.oci(&["update", "--memory", "64m", "--pids-limit", "30", &id]);
+    assert!(
+        out.status.success(),
+        "update: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mem = std::path::Path::new("/sys/fs/cgroup/memory/wharf").join(&id);
+    if mem.exists() {
+        let limit = std::fs::read_to_string(mem.join("memory.limit_in_bytes")).expect("limit");
+        assert_eq!(limit.trim(), (64u64 << 20).to_string());
+    }
+
+    let out = env.oci(&["delete", "--force", &id]);
+    assert!(
+        out.status.success(),
+        "delete -f: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.assert_gone(&id);
+}
+
+#[test]
+fn hooks_run_with_the_state_on_stdin() {
+    let env = Env::new("hooks");
+    let marks = env.dir.path().join("marks");
+    std::fs::create_dir(&marks).expect("marks");
+    let hook = |name: &str| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("cat > {}/{name}", marks.display())],
+        })
+    };
+    let (code, out, err) = env.run_with("h", "runc", &["echo", "body"], |v| {
+        v["hooks"] = serde_json::json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+    });
+    assert_eq!((code, out.as_str()), (0, "body\n"), "stderr: {err}");
+    for name in ["prestart", "createRuntime", "poststart", "poststop"] {
+        let text = std::fs::read_to_string(marks.join(name))
+            .unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
+        let st: serde_json::Value = serde_json::from_str(&text).expect("state json on stdin");
+        assert!(
+            st["id"]
+                .as_str()
+                .is_some_and(|i| i.starts_with(&env.prefix)),
+            "{name}: {st}"
+        );
+    }
+}
+
+#[test]
+fn terminal_through_a_console_socket() {
+    let env = Env::new("tty");
+    let b = env.bundle("tty", "runc", |v| {
+        v["process"]["terminal"] = true.into();
+        v["process"]["args"] = serde_json::json!(["sh", "-c", "tty; echo done"]);
+    });
+    let id = env.id("tty");
+    let sock_path = env.dir.path().join("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).expect("bind");
+    let out = env.oci(&[
+        "create",
+        "--console-socket",
+        sock_path.to_str().expect("utf8"),
+        "--bundle",
+        b.to_str().expect("utf8"),
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (stream, _) = listener.accept().expect("accept");
+    let master = receive_fd(stream.as_raw_fd());
+    let out = env.oci(&["start", &id]);
+    assert!(
+        out.status.success(),
+        "start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut f = std::fs::File::from(master);
+    let mut text = String::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if text.contains("done") {
+            break;
+        }
+    }
+    assert!(
+        text.contains("/dev/pts/0") || text.contains("/dev/console"),
+        "tty said: {text:?}"
+    );
+    let _ = env.oci(&["delete", "--force", &id]);
+}
+
+fn receive_fd(sock: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::FromRawFd;
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::empty()).expect("recvmsg");
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed this descriptor for us just now.
+            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received")
+}
+
+#[test]
+fn twenty_containers_in_parallel_all_succeed_and_clean_up() {
+    let env = Env::new("par");
+    let bundles: Vec<(String, std::path::PathBuf)> = (0..20)
+        .map(|i| {
+            let name = format!("p{i}");
+            let b = env.bundle(&name, "docker", |v| {
+                v["process"]["args"] = serde_json::json!(["sh", "-c", format!("echo {i}")]);
+            });
+            (env.id(&name), b)
+        })
+        .collect();
+    let children: Vec<_> = bundles
+        .iter()
+        .map(|(id, b)| {
+            env.oci_cmd(&["run", "--bundle", b.to_str().expect("utf8"), id])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for (i, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "container {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{i}\n"));
+    }
+    for (id, _) in &bundles {
+        env.assert_gone(id);
+    }
+}
