@@ -116,6 +116,7 @@ impl Runtime {
         opts: CreateOptions,
     ) -> Result<Container> {
         let _span = tracing::info_span!("create", container = %id).entered();
+        let _warmup = host::CgroupAttachWarmup::start();
         if self.root.join(id.as_str()).exists() {
             return Err(Error::AlreadyExists { id: id.to_string() });
         }
@@ -412,6 +413,7 @@ impl Container {
         if self.status() != ContainerStatus::Running {
             return Err(self.wrong_state("exec"));
         }
+        let _warmup = host::CgroupAttachWarmup::start();
         let id = ContainerId::new(self.id())?;
         let mut builder = runtime
             .builder(&id)?

@@ -87,6 +87,84 @@ pub fn root_is_ramfs() -> bool {
         .unwrap_or(false)
 }
 
+/// Starts the kernel's cgroup-migration grace period early, in parallel with container setup.
+///
+/// Moving a process into a cgroup through `cgroup.procs` takes the kernel's global
+/// threadgroup rwsem for writing, and the first writer after a quiet spell waits a whole RCU
+/// grace period (10–20 ms on this kind of machine, more than the rest of a container's
+/// creation). Writers that arrive while a grace period is pending share it. libcontainer
+/// migrates its intermediate process late in `create`; a throwaway child that performs a
+/// no-op migration (into the cgroup it is already in) the moment creation begins makes that
+/// wait overlap with bundle parsing, cloning and namespace setup instead of following them.
+/// Dropping the value reaps the child.
+#[derive(Debug)]
+pub struct CgroupAttachWarmup {
+    child: nix::unistd::Pid,
+}
+
+impl CgroupAttachWarmup {
+    /// Forks the warm-up child; `None` when no cgroup file to write could be found (nothing is
+    /// lost: creation just pays the grace period itself).
+    pub fn start() -> Option<Self> {
+        let path = own_cgroup_procs()?;
+        let path = std::ffi::CString::new(path.into_os_string().into_encoded_bytes()).ok()?;
+        // SAFETY: the child only calls async-signal-safe functions (open, write, close, _exit)
+        // on memory prepared before the fork, so a lock held by another thread at fork time
+        // cannot deadlock it.
+        match unsafe { nix::unistd::fork() } {
+            Ok(nix::unistd::ForkResult::Child) => {
+                // SAFETY: `path` is a valid NUL-terminated string; the buffer is static.
+                unsafe {
+                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                    libc::_exit(0)
+                }
+            }
+            Ok(nix::unistd::ForkResult::Parent { child }) => Some(CgroupAttachWarmup { child }),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for CgroupAttachWarmup {
+    fn drop(&mut self) {
+        let _ = nix::sys::wait::waitpid(self.child, None);
+    }
+}
+
+/// The `cgroup.procs` of the cgroup this process is in, in one mounted hierarchy.
+fn own_cgroup_procs() -> Option<std::path::PathBuf> {
+    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path_of = |wanted: &dyn Fn(&str) -> bool| {
+        own.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+            wanted(ctrls).then(|| path.trim_start_matches('/').to_string())
+        })
+    };
+    let candidates = [
+        // v1 hierarchies present on hybrid and legacy hosts
+        (
+            "/sys/fs/cgroup/pids",
+            path_of(&|c| c.split(',').any(|c| c == "pids")),
+        ),
+        (
+            "/sys/fs/cgroup/freezer",
+            path_of(&|c| c.split(',').any(|c| c == "freezer")),
+        ),
+        // the unified hierarchy (pure v2, or hybrid's unified mount)
+        ("/sys/fs/cgroup", path_of(&|c| c.is_empty())),
+        ("/sys/fs/cgroup/unified", path_of(&|c| c.is_empty())),
+    ];
+    candidates.into_iter().find_map(|(mount, rel)| {
+        let procs = std::path::Path::new(mount).join(rel?).join("cgroup.procs");
+        procs.exists().then_some(procs)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +176,12 @@ mod tests {
         assert_eq!(parse_cpu_list(""), Some(vec![]));
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn own_cgroup_is_found() {
+        let p = own_cgroup_procs().expect("a cgroup.procs of ours");
+        assert!(p.ends_with("cgroup.procs") && p.exists(), "{}", p.display());
     }
 
     #[test]
