@@ -2,13 +2,17 @@
 //! be checked before anything is created, and derive the *effective* configuration the
 //! container is really started with.
 //!
-//! The effective configuration differs from the bundle's in three ways, each logged:
+//! The effective configuration differs from the bundle's in these ways:
 //! - `root.path` and relative bind-mount sources are made absolute (they are relative to the
 //!   bundle, and the effective copy lives elsewhere);
 //! - `linux.cgroupsPath` defaults to `/wharf/<id>`;
 //! - rlimits above what this host can grant are clamped to the host's hard limit when the
 //!   runtime lacks `CAP_SYS_RESOURCE` (root on this kind of machine has no such capability and a
-//!   nofile hard limit of 20000; a spec asking for more must still run).
+//!   nofile hard limit of 20000; a spec asking for more must still run);
+//! - device cgroup access strings keep only the kernel's letters `r`, `w`, `m`;
+//! - on a cgroup-v1 host a read-only `/sys/fs/cgroup` mount also makes each hierarchy mounted
+//!   under it read-only (libcontainer mounts them without the flag);
+//! - hooks run through Wharf's hook runner so that they see the user's bundle ([`crate::hooks`]).
 //!
 //! The effective copy is what libcontainer reads, at create and again at exec; the user's
 //! bundle is never written.
@@ -34,8 +38,10 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Loads `dir/config.json` for the container `id`.
-    pub fn load(dir: &Path, id: &str) -> Result<Self> {
+    /// Loads `dir/config.json` for the container `id`. `hook_runner` is the `wharf` executable
+    /// that runs hooks (see [`crate::hooks`]); without one, hooks are told the effective
+    /// configuration's directory is the bundle.
+    pub fn load(dir: &Path, id: &str, hook_runner: Option<&Path>) -> Result<Self> {
         let dir = std::path::absolute(dir).map_err(|e| Error::io("resolve", dir, e))?;
         if !dir.is_dir() {
             return Err(Error::InvalidBundle {
@@ -59,6 +65,10 @@ impl Bundle {
         };
         bundle.validate(&config)?;
         bundle.make_effective(id, host::can_raise_rlimits(), &|t| host::hard_rlimit(t))?;
+        if let Some(runner) = hook_runner {
+            let dir = bundle.dir.clone();
+            crate::hooks::wrap(&mut bundle.spec, runner, &dir);
+        }
         Ok(bundle)
     }
 
@@ -161,6 +171,18 @@ impl Bundle {
                 ));
             }
         }
+        if let Some(seccomp) = linux.seccomp() {
+            for (i, rule) in seccomp.syscalls().iter().flatten().enumerate() {
+                let notify = rule.action() == oci_spec::runtime::LinuxSeccompAction::ScmpActNotify;
+                if notify && rule.names().iter().any(|n| n == "write") {
+                    // The runtime itself writes to the container's stdio and sync pipes.
+                    return Err(invalid(
+                        &format!("linux.seccomp.syscalls[{i}]"),
+                        "SCMP_ACT_NOTIFY cannot be used for the write syscall".into(),
+                    ));
+                }
+            }
+        }
         if let Some(resources) = linux.resources() {
             check_resources(resources, host::online_cpus().as_deref())
                 .map_err(|(field, reason)| invalid(&format!("linux.resources.{field}"), reason))?;
@@ -204,8 +226,48 @@ impl Bundle {
         if let Some(mut linux) = spec.linux().clone() {
             if linux.cgroups_path().is_none() {
                 linux.set_cgroups_path(Some(PathBuf::from(format!("/wharf/{id}"))));
-                spec.set_linux(Some(linux));
             }
+            if let Some(mut resources) = linux.resources().clone() {
+                if let Some(mut devices) = resources.devices().clone() {
+                    for d in &mut devices {
+                        if let Some(access) = d.access().clone() {
+                            let clean: String = ['r', 'w', 'm']
+                                .into_iter()
+                                .filter(|c| access.contains(*c))
+                                .collect();
+                            if clean != access {
+                                self.adjustments
+                                    .push(format!("device access {access:?} read as {clean:?}"));
+                                d.set_access(Some(clean));
+                            }
+                        }
+                    }
+                    resources.set_devices(Some(devices));
+                }
+                linux.set_resources(Some(resources));
+            }
+            let ro_cgroup = spec.mounts().iter().flatten().find(|m| {
+                m.typ().as_deref() == Some("cgroup")
+                    && m.options().iter().flatten().any(|o| o == "ro")
+            });
+            if let Some(m) = ro_cgroup {
+                let dest = m.destination().clone();
+                let mut ro = linux.readonly_paths().clone().unwrap_or_default();
+                let hierarchies = host::cgroup_v1_hierarchies();
+                // The tmpfs that holds the hierarchies first, then each hierarchy on it.
+                let paths = (!hierarchies.is_empty())
+                    .then(|| dest.clone())
+                    .into_iter()
+                    .chain(hierarchies.iter().map(|name| dest.join(name)));
+                for p in paths {
+                    let p = p.to_string_lossy().into_owned();
+                    if !ro.contains(&p) {
+                        ro.push(p);
+                    }
+                }
+                linux.set_readonly_paths(Some(ro));
+            }
+            spec.set_linux(Some(linux));
         }
         if !can_raise {
             if let Some(mut process) = spec.process().clone() {
@@ -376,7 +438,7 @@ mod tests {
 
     fn load_err(config: serde_json::Value) -> String {
         let dir = write_bundle(&config);
-        Bundle::load(dir.path(), "t")
+        Bundle::load(dir.path(), "t", None)
             .expect_err("should fail")
             .to_string()
     }
@@ -384,7 +446,7 @@ mod tests {
     #[test]
     fn default_spec_loads_and_is_made_effective() {
         let dir = write_bundle(&base());
-        let b = Bundle::load(dir.path(), "c1").expect("load");
+        let b = Bundle::load(dir.path(), "c1", None).expect("load");
         let root = b.spec.root().as_ref().expect("root").path().clone();
         assert!(root.is_absolute());
         assert_eq!(root, dir.path().join("rootfs"));
@@ -405,7 +467,7 @@ mod tests {
             b"{\"ociVersion\": \"1.0.0\",",
         )
         .expect("w");
-        let e = Bundle::load(dir.path(), "t")
+        let e = Bundle::load(dir.path(), "t", None)
             .expect_err("fails")
             .to_string();
         assert!(e.contains("config.json") && e.contains("line 1"), "{e}");
@@ -439,7 +501,10 @@ mod tests {
         let mut c = base();
         c["ociVersion"] = "1.3.0".into();
         let dir = write_bundle(&c);
-        assert!(Bundle::load(dir.path(), "t").is_ok(), "any 1.x is accepted");
+        assert!(
+            Bundle::load(dir.path(), "t", None).is_ok(),
+            "any 1.x is accepted"
+        );
     }
 
     #[test]
@@ -500,7 +565,7 @@ mod tests {
     #[test]
     fn rlimits_above_the_host_are_clamped_without_cap_sys_resource() {
         let dir = write_bundle(&base());
-        let mut b = Bundle::load(dir.path(), "t").expect("load");
+        let mut b = Bundle::load(dir.path(), "t", None).expect("load");
         let mut process = b.spec.process().clone().expect("process");
         process.set_rlimits(Some(vec![
             PosixRlimitBuilder::default()
@@ -524,12 +589,37 @@ mod tests {
         assert_eq!((r.soft(), r.hard()), (20_000, 20_000));
         assert_eq!(b.adjustments.len(), 1);
         // with the capability nothing is clamped
-        let mut b2 = Bundle::load(dir.path(), "t").expect("load");
+        let mut b2 = Bundle::load(dir.path(), "t", None).expect("load");
         b2.spec = b.spec.clone();
         b2.adjustments.clear();
         b2.make_effective("t", true, &|_| Some(10))
             .expect("effective");
         assert!(b2.adjustments.is_empty());
+    }
+
+    #[test]
+    fn device_access_keeps_the_kernels_letters() {
+        let mut c = base();
+        c["linux"]["resources"]["devices"] = serde_json::json!([{"allow": false, "type": "c", "major": 1, "minor": 11, "access": "rwa"}]);
+        let dir = write_bundle(&c);
+        let b = Bundle::load(dir.path(), "t", None).expect("load");
+        let v = serde_json::to_value(&b.spec).expect("json");
+        assert_eq!(v["linux"]["resources"]["devices"][0]["access"], "rw");
+    }
+
+    #[test]
+    fn seccomp_notify_on_write_is_refused() {
+        let mut c = base();
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/tmp/x.sock",
+            "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+        let e = load_err(c);
+        assert!(
+            e.contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -55,6 +55,9 @@ pub struct CreateOptions {
     /// Extra file descriptors (3, 4, …) passed to the process.
     pub preserve_fds: i32,
     pub stdio: Stdio,
+    /// The `wharf` executable, which runs hooks so that they see the user's bundle
+    /// ([`crate::hooks`]).
+    pub hook_runner: Option<PathBuf>,
 }
 
 /// Options of [`Container::exec`].
@@ -120,7 +123,7 @@ impl Runtime {
         if self.root.join(id.as_str()).exists() {
             return Err(Error::AlreadyExists { id: id.to_string() });
         }
-        let bundle = Bundle::load(bundle, id.as_str())?;
+        let bundle = Bundle::load(bundle, id.as_str(), opts.hook_runner.as_deref())?;
         let effective = self.root.join(BUNDLES).join(id.as_str());
         let write_effective = || -> std::io::Result<()> {
             if effective.exists() {
@@ -379,6 +382,18 @@ impl Container {
         ) && !force
         {
             return Err(self.wrong_state("delete (it is not stopped; use --force)"));
+        }
+        if force {
+            // The init process may be gone while others live on (a container sharing the
+            // host's pid namespace): --force ends every process in the cgroup.
+            let cgroup = self.cgroup()?;
+            let _ = cgroup.freeze(FreezerState::Frozen);
+            if let Ok(pids) = cgroup.get_all_pids() {
+                for pid in pids {
+                    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                }
+            }
+            let _ = cgroup.freeze(FreezerState::Thawed);
         }
         self.inner
             .delete(force)

@@ -76,6 +76,30 @@ pub fn parse_cpu_list(list: &str) -> Option<Vec<u32>> {
     Some(cpus)
 }
 
+/// Names of the cgroup-v1 hierarchies mounted under /sys/fs/cgroup (`cpu`, `memory`,
+/// `systemd`, …): the directories libcontainer mounts in a container's /sys/fs/cgroup. Empty on
+/// a pure cgroup-v2 host.
+pub fn cgroup_v1_hierarchies() -> Vec<String> {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = info
+        .lines()
+        .filter_map(|l| {
+            let (pre, post) = l.split_once(" - ")?;
+            if post.split_whitespace().next()? != "cgroup" {
+                return None;
+            }
+            let mount_point = pre.split_whitespace().nth(4)?;
+            let name = mount_point.strip_prefix("/sys/fs/cgroup/")?;
+            (!name.is_empty() && !name.contains('/')).then(|| name.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Whether `/` is an initramfs (rootfs or ramfs), where `pivot_root` cannot work and the
 /// runtime must fall back to `MS_MOVE` + `chroot`.
 pub fn root_is_ramfs() -> bool {

@@ -14,6 +14,7 @@
 pub mod bundle;
 pub mod container;
 pub mod error;
+pub mod hooks;
 pub mod host;
 pub mod id;
 pub mod seccomp_profile;

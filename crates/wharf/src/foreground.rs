@@ -149,6 +149,12 @@ pub fn wait(pid: i32, pty: Option<OwnedFd>, signals: SigSet) -> Result<i32> {
     let _raw = match &pty {
         Some(master) => {
             copy_window_size(master.as_raw_fd());
+            // As runc does: no CR before each LF, so output reads the same with or without a
+            // terminal.
+            if let Ok(mut t) = termios::tcgetattr(master.as_fd()) {
+                t.output_flags.remove(termios::OutputFlags::ONLCR);
+                let _ = termios::tcsetattr(master.as_fd(), SetArg::TCSANOW, &t);
+            }
             let raw = RawTerminal::enter();
             let mut to_pty = std::fs::File::from(master.try_clone().context("dup pty")?);
             std::thread::spawn(move || {

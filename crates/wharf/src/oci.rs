@@ -85,6 +85,20 @@ pub enum OciCommand {
     Update(UpdateArgs),
     /// Print the features this runtime supports, as JSON.
     Features,
+    /// Run an OCI hook with the user's bundle in its state (how Wharf's effective
+    /// configuration calls hooks).
+    #[command(hide = true)]
+    Hook(HookArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookArgs {
+    /// The bundle to report to the hook.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The hook's path, then its argv (argv[0] first).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub hook: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +344,13 @@ pub fn main(args: OciArgs) -> Result<i32> {
         }
         OciCommand::Events(a) => events(&rt()?, a).map(|_| 0),
         OciCommand::Update(a) => update(&rt()?, a).map(|_| 0),
+        OciCommand::Hook(a) => {
+            let (path, argv) = a
+                .hook
+                .split_first()
+                .ok_or_else(|| anyhow!("hook needs a path"))?;
+            Ok(runtime::hooks::run(&a.bundle, Path::new(path), argv)?)
+        }
         OciCommand::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
             Ok(0)
@@ -372,6 +393,7 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Result<runtime::Container> {
             console_socket: a.console_socket.clone(),
             no_pivot: a.no_pivot,
             preserve_fds: a.preserve_fds,
+            hook_runner: std::env::current_exe().ok(),
             ..Default::default()
         },
     )?;

@@ -87,6 +87,44 @@ fn privileged_operations_fail() {
 }
 
 #[test]
+fn cgroup_mounts_are_read_only() {
+    let env = Env::new("cgro");
+    let script = "grep -E ' /sys/fs/cgroup' /proc/self/mounts; \
+                  mkdir /sys/fs/cgroup/x 2>&1; mkdir /sys/fs/cgroup/memory/x 2>&1; \
+                  mkdir /sys/fs/cgroup/pids/x 2>&1; echo done";
+    let (code, out, err) = sh(&env, "cgro", "docker", script);
+    assert_eq!(code, 0, "stderr: {err}");
+    // What a path resolves to is the last mount listed on it; libcontainer leaves its own
+    // writable cgroup mounts underneath Wharf's read-only ones.
+    let mut top = std::collections::BTreeMap::new();
+    for line in out.lines().filter(|l| l.contains(" /sys/fs/cgroup")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        top.insert(f[1].to_string(), f[3].to_string());
+    }
+    assert!(
+        top.contains_key("/sys/fs/cgroup"),
+        "no cgroup mounts: {out}"
+    );
+    for (point, opts) in &top {
+        assert!(
+            opts.split(',').any(|o| o == "ro"),
+            "{point} is writable: {opts}"
+        );
+    }
+    assert!(!out.contains("mkdir: can't create directory '/sys/fs/cgroup/x': File exists"));
+    let denied = out.matches("Read-only file system").count();
+    let missing = ["memory", "pids"]
+        .iter()
+        .filter(|h| !top.contains_key(&format!("/sys/fs/cgroup/{h}")))
+        .count();
+    assert_eq!(
+        denied,
+        3 - missing,
+        "every mkdir must fail read-only: {out}"
+    );
+}
+
+#[test]
 fn capabilities_and_seccomp_are_dockers() {
     let env = Env::new("caps");
     let (code, out, err) = sh(
