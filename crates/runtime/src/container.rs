@@ -383,15 +383,14 @@ impl Container {
         {
             return Err(self.wrong_state("delete (it is not stopped; use --force)"));
         }
-        if force {
+        if force && self.cgroup_has_processes() {
             // The init process may be gone while others live on (a container sharing the
-            // host's pid namespace): --force ends every process in the cgroup.
+            // host's pid namespace): --force ends every process in the cgroup, frozen first so
+            // that none forks past the kill.
             let cgroup = self.cgroup()?;
             let _ = cgroup.freeze(FreezerState::Frozen);
-            if let Ok(pids) = cgroup.get_all_pids() {
-                for pid in pids {
-                    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-                }
+            for pid in cgroup.get_all_pids().unwrap_or_default() {
+                let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             }
             let _ = cgroup.freeze(FreezerState::Thawed);
         }
@@ -480,6 +479,15 @@ impl Container {
             op: "open",
             message: chain(&e),
         })
+    }
+
+    /// Whether any process is left in the container's cgroup, read straight from
+    /// `cgroup.procs` (building a libcgroups manager parses mountinfo once per controller).
+    fn cgroup_has_processes(&self) -> bool {
+        let Ok(config) = self.inner.spec() else {
+            return true;
+        };
+        host::cgroup_has_processes(&config.cgroup_path).unwrap_or(true)
     }
 
     /// Host pids of every process in the container's cgroup.

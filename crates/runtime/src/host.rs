@@ -100,6 +100,32 @@ pub fn cgroup_v1_hierarchies() -> Vec<String> {
     names
 }
 
+/// Whether the cgroup at `path` (relative to the hierarchies' roots, as in
+/// `linux.cgroupsPath`) holds any process, looking at the hierarchies every task is in (pids,
+/// freezer, memory on v1; the unified one on v2). `None` when no hierarchy has that cgroup.
+pub fn cgroup_has_processes(path: &std::path::Path) -> Option<bool> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let roots = [
+        "/sys/fs/cgroup/pids",
+        "/sys/fs/cgroup/freezer",
+        "/sys/fs/cgroup/memory",
+        "/sys/fs/cgroup",
+        "/sys/fs/cgroup/unified",
+    ];
+    let mut found = None;
+    for root in roots {
+        if let Ok(procs) =
+            fs::read_to_string(std::path::Path::new(root).join(rel).join("cgroup.procs"))
+        {
+            if !procs.trim().is_empty() {
+                return Some(true);
+            }
+            found = Some(false);
+        }
+    }
+    found
+}
+
 /// Whether `/` is an initramfs (rootfs or ramfs), where `pivot_root` cannot work and the
 /// runtime must fall back to `MS_MOVE` + `chroot`.
 pub fn root_is_ramfs() -> bool {
@@ -200,6 +226,24 @@ mod tests {
         assert_eq!(parse_cpu_list(""), Some(vec![]));
         assert_eq!(parse_cpu_list("3-1"), None);
         assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn cgroup_processes_are_seen() {
+        let own = fs::read_to_string("/proc/self/cgroup").expect("cgroup");
+        let path = own
+            .lines()
+            .find_map(|l| {
+                l.split(':')
+                    .nth(2)
+                    .filter(|_| l.contains(":pids:") || l.starts_with("0::"))
+            })
+            .expect("a pids or unified cgroup");
+        assert_eq!(cgroup_has_processes(std::path::Path::new(path)), Some(true));
+        assert_eq!(
+            cgroup_has_processes(std::path::Path::new("/no/such/wharf/cgroup")),
+            None
+        );
     }
 
     #[test]

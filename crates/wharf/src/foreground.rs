@@ -68,6 +68,26 @@ pub fn receive_fd(sock: RawFd) -> Result<OwnedFd> {
     bail!("the console socket message carried no file descriptor")
 }
 
+/// Sends a pidfd of `pid` over a fresh connection to the unix socket at `path` (runc's
+/// `--pidfd-socket`), so a supervisor can wait for the process without racing pid reuse.
+pub fn send_pidfd(path: &Path, pid: i32) -> Result<()> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("pidfd_open");
+    }
+    // SAFETY: the kernel just returned this descriptor to us.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let stream = std::os::unix::net::UnixStream::connect(path)
+        .with_context(|| format!("connect to pidfd socket {}", path.display()))?;
+    let iov = [std::io::IoSlice::new(b"pidfd")];
+    let fds = [pidfd.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(stream.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .context("send pidfd")?;
+    Ok(())
+}
+
 /// Our terminal in raw mode for the life of the value, restored on drop.
 struct RawTerminal {
     saved: Termios,

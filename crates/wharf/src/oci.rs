@@ -85,10 +85,23 @@ pub enum OciCommand {
     Update(UpdateArgs),
     /// Print the features this runtime supports, as JSON.
     Features,
+    /// Checkpointing is not supported (refused with a clear error).
+    #[command(hide = true)]
+    Checkpoint(Unsupported),
+    /// Restoring from a checkpoint is not supported (refused with a clear error).
+    #[command(hide = true)]
+    Restore(Unsupported),
     /// Run an OCI hook with the user's bundle in its state (how Wharf's effective
     /// configuration calls hooks).
     #[command(hide = true)]
     Hook(HookArgs),
+}
+
+/// Any arguments, for commands Wharf refuses.
+#[derive(Debug, Args)]
+pub struct Unsupported {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub rest: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -140,6 +153,9 @@ pub struct CreateArgs {
     /// Pass this many extra file descriptors (from fd 3) to the process.
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
+    /// A unix socket to send a pidfd of the process to.
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +234,9 @@ pub struct ExecArgs {
     pub cap: Vec<String>,
     #[arg(long, default_value_t = 0)]
     pub preserve_fds: i32,
+    /// A unix socket to send a pidfd of the process to.
+    #[arg(long)]
+    pub pidfd_socket: Option<PathBuf>,
     /// Accepted for compatibility.
     #[arg(long)]
     pub ignore_paused: bool,
@@ -276,6 +295,14 @@ pub struct UpdateArgs {
     pub cpu_quota: Option<i64>,
     #[arg(long)]
     pub cpu_share: Option<u64>,
+    #[arg(long)]
+    pub cpu_idle: Option<i64>,
+    #[arg(long)]
+    pub cpu_burst: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long)]
+    pub cpu_rt_runtime: Option<i64>,
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     #[arg(long)]
@@ -344,6 +371,9 @@ pub fn main(args: OciArgs) -> Result<i32> {
         }
         OciCommand::Events(a) => events(&rt()?, a).map(|_| 0),
         OciCommand::Update(a) => update(&rt()?, a).map(|_| 0),
+        OciCommand::Checkpoint(_) | OciCommand::Restore(_) => {
+            bail!("checkpoint/restore is not supported by Wharf's runtime (no CRIU integration)")
+        }
         OciCommand::Hook(a) => {
             let (path, argv) = a
                 .hook
@@ -397,6 +427,9 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Result<runtime::Container> {
             ..Default::default()
         },
     )?;
+    if let (Some(sock), Some(pid)) = (&a.pidfd_socket, c.pid()) {
+        foreground::send_pidfd(sock, pid)?;
+    }
     Ok(c)
 }
 
@@ -509,6 +542,9 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
             ..Default::default()
         },
     )?;
+    if let Some(sock) = &a.pidfd_socket {
+        foreground::send_pidfd(sock, pid)?;
+    }
     if a.detach {
         return Ok(0);
     }
@@ -747,6 +783,22 @@ fn update(rt: &Runtime, a: UpdateArgs) -> Result<()> {
         }
         if let Some(v) = a.cpu_share {
             cpu = cpu.shares(v);
+            any_cpu = true;
+        }
+        if let Some(v) = a.cpu_idle {
+            cpu = cpu.idle(v);
+            any_cpu = true;
+        }
+        if let Some(v) = a.cpu_burst {
+            cpu = cpu.burst(v);
+            any_cpu = true;
+        }
+        if let Some(v) = a.cpu_rt_period {
+            cpu = cpu.realtime_period(v);
+            any_cpu = true;
+        }
+        if let Some(v) = a.cpu_rt_runtime {
+            cpu = cpu.realtime_runtime(v);
             any_cpu = true;
         }
         if let Some(v) = &a.cpuset_cpus {

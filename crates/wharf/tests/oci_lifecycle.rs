@@ -380,3 +380,39 @@ fn twenty_containers_in_parallel_all_succeed_and_clean_up() {
         env.assert_gone(id);
     }
 }
+
+#[test]
+fn pidfd_socket_receives_a_pidfd_of_the_init_process() {
+    let env = Env::new("pidfd");
+    let b = env.bundle("pidfd", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    });
+    let id = env.id("pidfd");
+    let sock_path = env.dir.path().join("pidfd.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).expect("bind");
+    let receiver = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        receive_fd(stream.as_raw_fd())
+    });
+    let out = env.oci(&[
+        "create",
+        "--pidfd-socket",
+        sock_path.to_str().expect("utf8"),
+        "--bundle",
+        b.to_str().expect("utf8"),
+        &id,
+    ]);
+    assert!(
+        out.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pidfd = receiver.join().expect("receiver");
+    let pid = env.state(&id)["pid"].as_i64().expect("pid");
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd()))
+        .expect("fdinfo");
+    assert!(info.lines().any(|l| l == format!("Pid:\t{pid}")), "{info}");
+    let out = env.oci(&["delete", "--force", &id]);
+    assert!(out.status.success());
+    env.assert_gone(&id);
+}
