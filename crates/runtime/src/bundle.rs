@@ -246,10 +246,21 @@ impl Bundle {
                 }
                 linux.set_resources(Some(resources));
             }
-            let ro_cgroup = spec.mounts().iter().flatten().find(|m| {
-                m.typ().as_deref() == Some("cgroup")
-                    && m.options().iter().flatten().any(|o| o == "ro")
-            });
+            // Only a private mount namespace gets mounts (and read-only paths) at all.
+            let private_mounts = linux
+                .namespaces()
+                .iter()
+                .flatten()
+                .any(|n| n.typ() == LinuxNamespaceType::Mount && n.path().is_none());
+            let ro_cgroup = spec
+                .mounts()
+                .iter()
+                .flatten()
+                .filter(|_| private_mounts)
+                .find(|m| {
+                    m.typ().as_deref() == Some("cgroup")
+                        && m.options().iter().flatten().any(|o| o == "ro")
+                });
             if let Some(m) = ro_cgroup {
                 let dest = m.destination().clone();
                 let mut ro = linux.readonly_paths().clone().unwrap_or_default();

@@ -6,7 +6,8 @@
 //! `config.json`, or files beside it). So the effective configuration runs every hook through
 //! Wharf's hook runner (`wharf oci hook --bundle B -- PATH ARGV…`), which puts the user's
 //! bundle into the state it reads on stdin and then runs the real hook with it, passing its
-//! exit status back.
+//! exit status back. startContainer hooks are left alone: they run inside the container,
+//! after pivot_root, where the runner's host path does not exist.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -17,7 +18,8 @@ use oci_spec::runtime::{Hook, Hooks, Spec};
 
 use crate::error::{Error, Result};
 
-/// Replaces every hook of `spec` by a call to `runner` that runs the original one.
+/// Replaces every hook of `spec` that runs in the runtime's mount namespace (all but
+/// startContainer) by a call to `runner` that runs the original one.
 pub fn wrap(spec: &mut Spec, runner: &Path, bundle: &Path) {
     let Some(hooks) = spec.hooks().clone() else {
         return;
@@ -31,7 +33,7 @@ pub fn wrap(spec: &mut Spec, runner: &Path, bundle: &Path) {
     wrapped.set_prestart(wrap_list(hooks.prestart()));
     wrapped.set_create_runtime(wrap_list(hooks.create_runtime()));
     wrapped.set_create_container(wrap_list(hooks.create_container()));
-    wrapped.set_start_container(wrap_list(hooks.start_container()));
+    wrapped.set_start_container(hooks.start_container().clone());
     wrapped.set_poststart(wrap_list(hooks.poststart()));
     wrapped.set_poststop(wrap_list(hooks.poststop()));
     spec.set_hooks(Some(wrapped));
@@ -122,6 +124,11 @@ mod tests {
                 .build()
                 .expect("hook"),
         ]));
+        let inside = HookBuilder::default()
+            .path("/in/container")
+            .build()
+            .expect("hook");
+        hooks.set_start_container(Some(vec![inside.clone()]));
         spec.set_hooks(Some(hooks));
         wrap(&mut spec, Path::new("/usr/bin/wharf"), Path::new("/b"));
         let h = spec.hooks().as_ref().expect("hooks");
@@ -149,5 +156,9 @@ mod tests {
             ["/bin/bare".to_string(), "/bin/bare".to_string()]
         );
         assert!(h.prestart().is_none());
+        assert_eq!(
+            h.start_container().as_ref().expect("startContainer"),
+            &[inside]
+        );
     }
 }

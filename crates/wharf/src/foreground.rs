@@ -36,10 +36,17 @@ impl ConsoleSocket {
         &self.path
     }
 
-    /// Takes the pty master the container sent.
+    /// Takes the pty master the container sent, and clears ONLCR on it as runc does, so that
+    /// output reads the same with or without a terminal. Call it before the process starts:
+    /// the line discipline translates newlines as they are written.
     pub fn receive(&self) -> Result<OwnedFd> {
         let (stream, _) = self.listener.accept().context("accept on console socket")?;
-        receive_fd(stream.as_raw_fd())
+        let master = receive_fd(stream.as_raw_fd())?;
+        if let Ok(mut t) = termios::tcgetattr(master.as_fd()) {
+            t.output_flags.remove(termios::OutputFlags::ONLCR);
+            let _ = termios::tcsetattr(master.as_fd(), SetArg::TCSANOW, &t);
+        }
+        Ok(master)
     }
 }
 
@@ -169,12 +176,6 @@ pub fn wait(pid: i32, pty: Option<OwnedFd>, signals: SigSet) -> Result<i32> {
     let _raw = match &pty {
         Some(master) => {
             copy_window_size(master.as_raw_fd());
-            // As runc does: no CR before each LF, so output reads the same with or without a
-            // terminal.
-            if let Ok(mut t) = termios::tcgetattr(master.as_fd()) {
-                t.output_flags.remove(termios::OutputFlags::ONLCR);
-                let _ = termios::tcsetattr(master.as_fd(), SetArg::TCSANOW, &t);
-            }
             let raw = RawTerminal::enter();
             let mut to_pty = std::fs::File::from(master.try_clone().context("dup pty")?);
             std::thread::spawn(move || {

@@ -416,3 +416,24 @@ fn pidfd_socket_receives_a_pidfd_of_the_init_process() {
     assert!(out.status.success());
     env.assert_gone(&id);
 }
+
+#[test]
+fn foreground_run_with_a_terminal_proxies_it_without_carriage_returns() {
+    let env = Env::new("fgtty");
+    let (code, out, err) = env.run_with(
+        "fgtty",
+        "runc",
+        &["sh", "-c", "tty; echo one; echo two"],
+        |v| {
+            v["process"]["terminal"] = true.into();
+        },
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(!out.contains('\r'), "ONLCR must be off: {out:?}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("/dev/pts/") || lines[0] == "/dev/console",
+        "{out:?}"
+    );
+    assert_eq!(&lines[1..], ["one", "two"], "{out:?}");
+}
