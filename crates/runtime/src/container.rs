@@ -285,16 +285,11 @@ impl Container {
     pub fn state(&self) -> State {
         let s = &self.inner.state;
         let stopped = self.status() == ContainerStatus::Stopped;
-        let rootfs = self
-            .inner
-            .spec()
+        // The effective configuration holds the rootfs as an absolute path.
+        let rootfs = fs::read(self.effective.join("config.json"))
             .ok()
-            .and_then(|_| {
-                fs::read(self.effective.join("config.json"))
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                    .and_then(|v| v["root"]["path"].as_str().map(PathBuf::from))
-            })
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v["root"]["path"].as_str().map(PathBuf::from))
             .unwrap_or_else(|| self.origin.join("rootfs"));
         State {
             oci_version: crate::spec::OCI_VERSION.to_string(),

@@ -260,12 +260,27 @@ fn hooks_run_with_the_state_on_stdin() {
         v["hooks"] = serde_json::json!({
             "prestart": [hook("prestart")],
             "createRuntime": [hook("createRuntime")],
+            "createContainer": [hook("createContainer")],
+            // startContainer runs inside the container: its path and files are the container's.
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "cat > /marks/startContainer"]}],
             "poststart": [hook("poststart")],
             "poststop": [hook("poststop")],
         });
+        v["mounts"].as_array_mut().expect("mounts").push(serde_json::json!({
+            "destination": "/marks", "type": "bind", "source": marks.to_str().expect("utf8"),
+            "options": ["rbind", "rw"]
+        }));
     });
     assert_eq!((code, out.as_str()), (0, "body\n"), "stderr: {err}");
-    for name in ["prestart", "createRuntime", "poststart", "poststop"] {
+    let bundle = env.dir.path().join("h");
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
         let text = std::fs::read_to_string(marks.join(name))
             .unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
         let st: serde_json::Value = serde_json::from_str(&text).expect("state json on stdin");
@@ -275,6 +290,10 @@ fn hooks_run_with_the_state_on_stdin() {
                 .is_some_and(|i| i.starts_with(&env.prefix)),
             "{name}: {st}"
         );
+        if name != "startContainer" {
+            // Hooks are told the user's bundle, not Wharf's effective configuration.
+            assert_eq!(st["bundle"], bundle.to_str().expect("utf8"), "{name}: {st}");
+        }
     }
 }
 
