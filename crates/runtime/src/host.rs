@@ -2,6 +2,7 @@
 //! limits we can grant, CPUs that exist.
 
 use std::fs;
+use std::path::Path;
 
 use nix::sys::resource::{Resource, getrlimit};
 use oci_spec::runtime::PosixRlimitType;
@@ -74,6 +75,11 @@ pub fn parse_cpu_list(list: &str) -> Option<Vec<u32>> {
         }
     }
     Some(cpus)
+}
+
+/// Whether the host runs cgroup v2 alone (`/sys/fs/cgroup` is the unified hierarchy).
+pub fn cgroup_v2_unified() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// Names of the cgroup-v1 hierarchies mounted under /sys/fs/cgroup (`cpu`, `memory`,

@@ -12,11 +12,11 @@ use oci_spec::runtime::{
 use crate::seccomp_profile;
 
 /// The runtime-spec version Wharf writes.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.2.1";
 
 /// What `runc spec` writes: a `sh` with a terminal, a read-only root, the mount, network, pid,
-/// ipc, uts and cgroup namespaces, the three capabilities runc grants, masked and read-only
-/// paths, nofile 1024 and every device denied.
+/// ipc and uts namespaces (and cgroup on a cgroup-v2 host, as runc and Docker do), the three
+/// capabilities runc grants, masked and read-only paths, nofile 1024 and every device denied.
 pub fn runc_default() -> Spec {
     let mut spec = Spec::default();
     spec.set_version(OCI_VERSION.into());
@@ -44,10 +44,8 @@ pub fn runc_default() -> Spec {
         resources.set_devices(Some(vec![deny_all_devices()]));
         linux.set_resources(Some(resources));
         let mut namespaces = linux.namespaces().clone().unwrap_or_default();
-        if !namespaces
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::Cgroup)
-        {
+        namespaces.retain(|n| n.typ() != LinuxNamespaceType::Cgroup);
+        if crate::host::cgroup_v2_unified() {
             namespaces.push(namespace(LinuxNamespaceType::Cgroup));
         }
         linux.set_namespaces(Some(namespaces));
@@ -79,6 +77,12 @@ pub fn docker_default() -> Spec {
     if let Some(mut root) = spec.root().clone() {
         root.set_readonly(Some(false));
         spec.set_root(Some(root));
+    }
+    if let Some(mut mounts) = spec.mounts().clone() {
+        for m in mounts.iter_mut().filter(|m| m.destination() == &PathBuf::from("/proc")) {
+            m.set_options(Some(vec!["nosuid".into(), "noexec".into(), "nodev".into()]));
+        }
+        spec.set_mounts(Some(mounts));
     }
     if let Some(mut linux) = spec.linux().clone() {
         let mut masked = linux.masked_paths().clone().unwrap_or_default();
@@ -124,11 +128,15 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
     m
 }
 
-/// The mounts every container gets: /proc, /dev (tmpfs) with devpts, shm and mqueue, a
-/// read-only /sys and a read-only cgroup filesystem.
+/// The mounts every container gets, as runc writes them: /proc, /dev (tmpfs) with devpts, shm
+/// and mqueue, a read-only /sys and a read-only cgroup filesystem.
 pub fn default_mounts() -> Vec<Mount> {
     vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        {
+            let mut proc = mount("/proc", "proc", "proc", &[]);
+            proc.set_options(None);
+            proc
+        },
         mount(
             "/dev",
             "tmpfs",
