@@ -78,6 +78,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
     pub stdio: Stdio,
+    /// Exec into a paused container too (the new process joins the frozen cgroup).
+    pub ignore_paused: bool,
 }
 
 /// A state root holding containers, like runc's `--root`.
@@ -419,7 +421,8 @@ impl Container {
     /// (a child of the caller, which must wait for it).
     pub fn exec(&self, runtime: &Runtime, opts: ExecOptions) -> Result<i32> {
         let _span = tracing::info_span!("exec", container = %self.id()).entered();
-        if self.status() != ContainerStatus::Running {
+        let paused_ok = opts.ignore_paused && self.status() == ContainerStatus::Paused;
+        if self.status() != ContainerStatus::Running && !paused_ok {
             return Err(self.wrong_state("exec"));
         }
         let _warmup = host::CgroupAttachWarmup::start();
@@ -442,6 +445,7 @@ impl Container {
         let mut tenant = builder
             .as_tenant()
             .with_detach(opts.console_socket.is_some())
+            .with_ignore_paused(opts.ignore_paused)
             .with_process(opts.process.as_ref());
         if opts.process.is_none() {
             tenant = tenant

@@ -8,6 +8,10 @@
 //! bundle into the state it reads on stdin and then runs the real hook with it, passing its
 //! exit status back. startContainer hooks are left alone: they run inside the container,
 //! after pivot_root, where the runner's host path does not exist.
+//!
+//! The runner also carries out the spec's rule for poststart and poststop hooks: a failure is
+//! logged as a warning and the remaining hooks and the lifecycle continue (libcontainer would
+//! stop at the first failing hook and fail the whole operation).
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -24,22 +28,27 @@ pub fn wrap(spec: &mut Spec, runner: &Path, bundle: &Path) {
     let Some(hooks) = spec.hooks().clone() else {
         return;
     };
-    let wrap_list = |list: &Option<Vec<Hook>>| -> Option<Vec<Hook>> {
-        list.as_ref()
-            .map(|hooks| hooks.iter().map(|h| wrap_one(h, runner, bundle)).collect())
+    let wrap_list = |list: &Option<Vec<Hook>>, warn_only: Option<&str>| -> Option<Vec<Hook>> {
+        list.as_ref().map(|hooks| {
+            hooks
+                .iter()
+                .map(|h| wrap_one(h, runner, bundle, warn_only))
+                .collect()
+        })
     };
     let mut wrapped = Hooks::default();
     #[allow(deprecated)]
-    wrapped.set_prestart(wrap_list(hooks.prestart()));
-    wrapped.set_create_runtime(wrap_list(hooks.create_runtime()));
-    wrapped.set_create_container(wrap_list(hooks.create_container()));
+    wrapped.set_prestart(wrap_list(hooks.prestart(), None));
+    wrapped.set_create_runtime(wrap_list(hooks.create_runtime(), None));
+    wrapped.set_create_container(wrap_list(hooks.create_container(), None));
     wrapped.set_start_container(hooks.start_container().clone());
-    wrapped.set_poststart(wrap_list(hooks.poststart()));
-    wrapped.set_poststop(wrap_list(hooks.poststop()));
+    wrapped.set_poststart(wrap_list(hooks.poststart(), Some("poststart")));
+    wrapped.set_poststop(wrap_list(hooks.poststop(), Some("poststop")));
     spec.set_hooks(Some(wrapped));
 }
 
-fn wrap_one(hook: &Hook, runner: &Path, bundle: &Path) -> Hook {
+/// `warn_only` names the hook kind whose failures are only warnings (poststart, poststop).
+fn wrap_one(hook: &Hook, runner: &Path, bundle: &Path, warn_only: Option<&str>) -> Hook {
     let path = hook.path().to_string_lossy().into_owned();
     let argv = hook.args().clone().unwrap_or_else(|| vec![path.clone()]);
     let mut args = vec![
@@ -48,9 +57,11 @@ fn wrap_one(hook: &Hook, runner: &Path, bundle: &Path) -> Hook {
         "hook".into(),
         "--bundle".into(),
         bundle.to_string_lossy().into_owned(),
-        "--".into(),
-        path,
     ];
+    if let Some(kind) = warn_only {
+        args.extend(["--warn-only".to_string(), kind.to_string()]);
+    }
+    args.extend(["--".to_string(), path]);
     args.extend(argv);
     let mut h = hook.clone();
     h.set_path(runner.to_path_buf());
@@ -60,8 +71,24 @@ fn wrap_one(hook: &Hook, runner: &Path, bundle: &Path) -> Hook {
 
 /// The hook runner: reads the state from stdin, sets its `bundle`, runs `path` with `argv`
 /// (argv[0] first) and the fixed state on its stdin; returns its exit code (128+n when killed
-/// by signal n). The hook dies with the runner, so a hook timeout still ends it.
-pub fn run(bundle: &Path, path: &Path, argv: &[String]) -> Result<i32> {
+/// by signal n). The hook dies with the runner, so a hook timeout still ends it. With
+/// `warn_only` (the hook kind), a failure is logged as a warning and 0 is returned.
+pub fn run(bundle: &Path, path: &Path, argv: &[String], warn_only: Option<&str>) -> Result<i32> {
+    let code = run_hook(bundle, path, argv);
+    match (warn_only, code) {
+        (Some(kind), Ok(code)) if code != 0 => {
+            tracing::warn!(hook = %path.display(), "{kind} hook exited with status {code}");
+            Ok(0)
+        }
+        (Some(kind), Err(e)) => {
+            tracing::warn!(hook = %path.display(), "{kind} hook failed: {e}");
+            Ok(0)
+        }
+        (_, result) => result,
+    }
+}
+
+fn run_hook(bundle: &Path, path: &Path, argv: &[String]) -> Result<i32> {
     let mut input = Vec::new();
     std::io::stdin()
         .read_to_end(&mut input)
@@ -142,6 +169,8 @@ mod tests {
                 "hook",
                 "--bundle",
                 "/b",
+                "--warn-only",
+                "poststart",
                 "--",
                 "/bin/hook",
                 "hook",
@@ -152,8 +181,12 @@ mod tests {
         assert_eq!(p.timeout(), Some(5));
         let c = &h.create_runtime().as_ref().expect("createRuntime")[0];
         assert_eq!(
-            c.args().as_ref().expect("args")[6..],
-            ["/bin/bare".to_string(), "/bin/bare".to_string()]
+            c.args().as_ref().expect("args")[5..],
+            [
+                "--".to_string(),
+                "/bin/bare".to_string(),
+                "/bin/bare".to_string()
+            ]
         );
         assert!(h.prestart().is_none());
         assert_eq!(

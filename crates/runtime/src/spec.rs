@@ -79,7 +79,10 @@ pub fn docker_default() -> Spec {
         spec.set_root(Some(root));
     }
     if let Some(mut mounts) = spec.mounts().clone() {
-        for m in mounts.iter_mut().filter(|m| m.destination() == &PathBuf::from("/proc")) {
+        for m in mounts
+            .iter_mut()
+            .filter(|m| m.destination() == &PathBuf::from("/proc"))
+        {
             m.set_options(Some(vec!["nosuid".into(), "noexec".into(), "nodev".into()]));
         }
         spec.set_mounts(Some(mounts));

@@ -109,6 +109,9 @@ pub struct HookArgs {
     /// The bundle to report to the hook.
     #[arg(long)]
     pub bundle: PathBuf,
+    /// The hook kind (poststart, poststop) whose failure is only a warning.
+    #[arg(long)]
+    pub warn_only: Option<String>,
     /// The hook's path, then its argv (argv[0] first).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub hook: Vec<String>,
@@ -237,7 +240,7 @@ pub struct ExecArgs {
     /// A unix socket to send a pidfd of the process to.
     #[arg(long)]
     pub pidfd_socket: Option<PathBuf>,
-    /// Accepted for compatibility.
+    /// Allow exec into a paused container (the process starts frozen).
     #[arg(long)]
     pub ignore_paused: bool,
     /// Accepted for compatibility (sub-cgroup placement is not supported).
@@ -379,7 +382,12 @@ pub fn main(args: OciArgs) -> Result<i32> {
                 .hook
                 .split_first()
                 .ok_or_else(|| anyhow!("hook needs a path"))?;
-            Ok(runtime::hooks::run(&a.bundle, Path::new(path), argv)?)
+            Ok(runtime::hooks::run(
+                &a.bundle,
+                Path::new(path),
+                argv,
+                a.warn_only.as_deref(),
+            )?)
         }
         OciCommand::Features => {
             println!("{}", serde_json::to_string_pretty(&features())?);
@@ -539,6 +547,7 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
             pid_file: a.pid_file.clone(),
             console_socket,
             preserve_fds: a.preserve_fds,
+            ignore_paused: a.ignore_paused,
             ..Default::default()
         },
     )?;

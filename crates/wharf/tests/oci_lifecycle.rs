@@ -456,3 +456,75 @@ fn foreground_run_with_a_terminal_proxies_it_without_carriage_returns() {
     );
     assert_eq!(&lines[1..], ["one", "two"], "{out:?}");
 }
+
+#[test]
+fn a_failing_poststop_hook_warns_and_the_rest_continue() {
+    let env = Env::new("poststop");
+    let out_file = env.dir.path().join("poststop.log");
+    let hook = |text: &str, code: i32| {
+        serde_json::json!({
+            "path": "/bin/sh",
+            "args": ["sh", "-c", format!("echo {text} >> {}; exit {code}", out_file.display())],
+        })
+    };
+    let (code, out, err) = env.run_with("ps", "runc", &["echo", "ran"], |v| {
+        v["hooks"] = serde_json::json!({
+            "poststart": [hook("start-1", 3), hook("start-2", 0)],
+            "poststop": [hook("stop-1", 0), hook("stop-2", 1), hook("stop-3", 0)],
+        });
+    });
+    assert_eq!((code, out.as_str()), (0, "ran\n"), "stderr: {err}");
+    let log = std::fs::read_to_string(&out_file).expect("hooks ran");
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["start-1", "start-2", "stop-1", "stop-2", "stop-3"]
+    );
+    assert!(
+        err.contains("poststop hook exited with status 1"),
+        "a warning: {err}"
+    );
+}
+
+#[test]
+fn exec_into_a_paused_container_needs_ignore_paused() {
+    let env = Env::new("pexec");
+    let b = env.bundle("pexec", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+    });
+    let id = env.id("pexec");
+    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.oci(&["pause", &id]).status.success());
+    let out = env.oci(&["exec", "-d", &id, "true"]);
+    assert!(
+        !out.status.success(),
+        "exec into a paused container must be refused"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paused"));
+    // The exec'd process joins the frozen cgroup and runs once the container resumes.
+    let log = env.dir.path().join("pexec.out");
+    let mut exec = env
+        .oci_cmd(&["exec", "--ignore-paused", &id, "echo", "ran after resume"])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("exec");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        exec.try_wait().expect("try_wait").is_none(),
+        "exec finished while frozen"
+    );
+    assert!(env.oci(&["resume", &id]).status.success());
+    let status = exec.wait().expect("wait exec");
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(&log).expect("out"),
+        "ran after resume\n"
+    );
+    assert!(env.oci(&["delete", "--force", &id]).status.success());
+    env.assert_gone(&id);
+}
