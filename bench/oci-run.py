@@ -9,7 +9,10 @@ to the others. Run as root from the repository root:
 On a cgroup-v1 hybrid host whose cgroup2 mount carries hugetlb, crun refuses to run
 ("cgroups in hybrid mode not supported"). --crun-hugetlb-fix mounts a v1 hugetlb hierarchy
 for the duration of the run (the fix described in shared/research/engine-baseline.md) and
-unmounts it afterwards; without it crun is reported as refused.
+unmounts it afterwards; without it crun is reported as refused. Run nothing else that creates
+containers meanwhile: cgroups made in the hugetlb hierarchy while it is mounted keep it alive
+after the unmount (hugetlb then stays off cgroup2 until they are removed, which means mounting
+it again and removing them).
 
 Fairness: moving a process into a cgroup waits for an RCU grace period unless another
 migration happened within about one grace period before, so a runtime that follows another
