@@ -239,18 +239,9 @@ fn user_namespace_maps_root_to_the_configured_host_uid() {
         .stdout(std::fs::File::create(&log).expect("log"))
         .spawn()
         .expect("run");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let pid = loop {
-        let out = env.oci(&["state", &id]);
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            if v["status"] == "running" {
-                break v["pid"].as_i64().expect("pid");
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "never running");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let pid = env.wait_status(&id, "running")["pid"]
+        .as_i64()
+        .expect("pid");
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).expect("Uid");
     assert!(

@@ -27,7 +27,7 @@ fn echo_exit_codes_and_sigkill() {
         .stdin(Stdio::null())
         .spawn()
         .expect("spawn run");
-    wait_for_status(&env, &id, "running");
+    env.wait_status(&id, "running");
     let out = env.oci(&["kill", &id, "KILL"]);
     assert!(
         out.status.success(),
@@ -37,21 +37,6 @@ fn echo_exit_codes_and_sigkill() {
     let status = child.wait().expect("wait run");
     assert_eq!(status.code(), Some(137));
     env.assert_gone(&id);
-}
-
-fn wait_for_status(env: &Env, id: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = env.oci(&["state", id]);
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            if v["status"] == want {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{id} never became {want}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]
@@ -97,7 +82,7 @@ fn create_start_state_exec_kill_delete_leave_nothing() {
         "start: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_for_status(&env, &id, "running");
+    env.wait_status(&id, "running");
 
     // exec joins every namespace of the container.
     let out = env.oci(&[
@@ -157,7 +142,7 @@ fn create_start_state_exec_kill_delete_leave_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     let _ = sleeper.wait();
-    wait_for_status(&env, &id, "stopped");
+    env.wait_status(&id, "stopped");
     let out = env.oci(&["delete", &id]);
     assert!(
         out.status.success(),
@@ -306,7 +291,7 @@ fn terminal_through_a_console_socket() {
     });
     let id = env.id("tty");
     let sock_path = env.dir.path().join("console.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&sock_path).expect("bind");
+    let receiver = support::fd_receiver(&sock_path);
     let out = env.oci(&[
         "create",
         "--console-socket",
@@ -320,8 +305,7 @@ fn terminal_through_a_console_socket() {
         "create: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let (stream, _) = listener.accept().expect("accept");
-    let master = receive_fd(stream.as_raw_fd());
+    let master = receiver.join().expect("pty master");
     let out = env.oci(&["start", &id]);
     assert!(
         out.status.success(),
@@ -345,22 +329,6 @@ fn terminal_through_a_console_socket() {
         "tty said: {text:?}"
     );
     let _ = env.oci(&["delete", "--force", &id]);
-}
-
-fn receive_fd(sock: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    use std::os::fd::FromRawFd;
-    let mut buf = [0u8; 256];
-    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::empty()).expect("recvmsg");
-    for c in msg.cmsgs().expect("cmsgs") {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            // SAFETY: the kernel installed this descriptor for us just now.
-            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
-        }
-    }
-    panic!("no fd received")
 }
 
 #[test]
@@ -408,11 +376,7 @@ fn pidfd_socket_receives_a_pidfd_of_the_init_process() {
     });
     let id = env.id("pidfd");
     let sock_path = env.dir.path().join("pidfd.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&sock_path).expect("bind");
-    let receiver = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept");
-        receive_fd(stream.as_raw_fd())
-    });
+    let receiver = support::fd_receiver(&sock_path);
     let out = env.oci(&[
         "create",
         "--pidfd-socket",

@@ -3,24 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use support::Env;
-
-fn wait_running(env: &Env, id: &str) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = env.oci(&["state", id]);
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            if v["status"] == "running" {
-                return v["pid"].as_i64().expect("pid");
-            }
-        }
-        assert!(Instant::now() < deadline, "{id} never ran");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn a_container_joins_another_ones_namespaces_by_path() {
@@ -35,7 +18,9 @@ fn a_container_joins_another_ones_namespaces_by_path() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pid = wait_running(&env, &a_id);
+    let pid = env.wait_status(&a_id, "running")["pid"]
+        .as_i64()
+        .expect("pid");
     // Like a pod's containers: the second shares the first's network, ipc and uts namespaces.
     let (code, out, err) = env.run_with(
         "b",

@@ -179,6 +179,25 @@ impl Env {
         )
     }
 
+    /// Polls `state` until the container reports `want` (10 s at most); returns that state.
+    pub fn wait_status(&self, id: &str, want: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let out = self.oci(&["state", id]);
+            if out.status.success() {
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+                if v["status"] == want {
+                    return v;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{id} never became {want}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     pub fn state(&self, id: &str) -> serde_json::Value {
         let out = self.oci(&["state", id]);
         assert!(
@@ -206,6 +225,33 @@ impl Env {
         let m = mounts_mentioning(&self.dir.path().to_string_lossy());
         assert!(m.is_empty(), "mounts left behind: {m:?}");
     }
+}
+
+/// Listens on a unix socket at `path` and, in a thread, takes the one file descriptor a
+/// runtime sends there (a console socket's pty master, a pidfd).
+pub fn fd_receiver(path: &Path) -> std::thread::JoinHandle<std::os::fd::OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("bind");
+    std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        receive_fd(stream.as_raw_fd())
+    })
+}
+
+fn receive_fd(sock: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::FromRawFd;
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::empty()).expect("recvmsg");
+    for c in msg.cmsgs().expect("cmsgs") {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: the kernel installed this descriptor for us just now.
+            return unsafe { std::os::fd::OwnedFd::from_raw_fd(fds[0]) };
+        }
+    }
+    panic!("no fd received")
 }
 
 impl Drop for Env {
