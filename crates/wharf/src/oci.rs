@@ -10,9 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Subcommand};
-use runtime::oci::{
-    LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
-};
+use runtime::oci::LinuxResources;
 use runtime::{ContainerId, ContainerStatus, CreateOptions, ExecOptions, Runtime, Signal};
 
 use crate::foreground::{self, ConsoleSocket};
@@ -766,72 +764,56 @@ fn update(rt: &Runtime, a: UpdateArgs) -> Result<()> {
         };
         serde_json::from_str(&text).context("parse resources JSON")?
     } else {
-        let mut mem = LinuxMemoryBuilder::default();
-        let mut any_mem = false;
-        if let Some(m) = &a.memory {
-            mem = mem.limit(parse_bytes("memory", m)?);
-            any_mem = true;
-        }
-        if let Some(m) = &a.memory_reservation {
-            mem = mem.reservation(parse_bytes("memory-reservation", m)?);
-            any_mem = true;
-        }
-        if let Some(m) = &a.memory_swap {
-            mem = mem.swap(parse_bytes("memory-swap", m)?);
-            any_mem = true;
-        }
-        let mut cpu = LinuxCpuBuilder::default();
-        let mut any_cpu = false;
-        if let Some(v) = a.cpu_period {
-            cpu = cpu.period(v);
-            any_cpu = true;
-        }
-        if let Some(v) = a.cpu_quota {
-            cpu = cpu.quota(v);
-            any_cpu = true;
-        }
-        if let Some(v) = a.cpu_share {
-            cpu = cpu.shares(v);
-            any_cpu = true;
-        }
-        if let Some(v) = a.cpu_idle {
-            cpu = cpu.idle(v);
-            any_cpu = true;
-        }
-        if let Some(v) = a.cpu_burst {
-            cpu = cpu.burst(v);
-            any_cpu = true;
-        }
-        if let Some(v) = a.cpu_rt_period {
-            cpu = cpu.realtime_period(v);
-            any_cpu = true;
-        }
-        if let Some(v) = a.cpu_rt_runtime {
-            cpu = cpu.realtime_runtime(v);
-            any_cpu = true;
-        }
-        if let Some(v) = &a.cpuset_cpus {
-            cpu = cpu.cpus(v.clone());
-            any_cpu = true;
-        }
-        if let Some(v) = &a.cpuset_mems {
-            cpu = cpu.mems(v.clone());
-            any_cpu = true;
-        }
-        let mut r = LinuxResourcesBuilder::default();
-        if any_mem {
-            r = r.memory(mem.build()?);
-        }
-        if any_cpu {
-            r = r.cpu(cpu.build()?);
-        }
-        if let Some(p) = a.pids_limit {
-            r = r.pids(LinuxPidsBuilder::default().limit(p).build()?);
-        }
-        r.build()?
+        resources_from_flags(&a)?
     };
     c.update(&resources)?;
     Ok(())
+}
+
+/// The flags of `update` as the resources object a `-r` file holds (runtime-spec names).
+fn resources_from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
+    // The flags fill the same object a `-r` file holds (runtime-spec field names).
+    let mut r = serde_json::json!({});
+    let mut set = |section: &str, field: &str, value: serde_json::Value| {
+        r[section][field] = value;
+    };
+    if let Some(m) = &a.memory {
+        set("memory", "limit", parse_bytes("memory", m)?.into());
+    }
+    if let Some(m) = &a.memory_reservation {
+        set(
+            "memory",
+            "reservation",
+            parse_bytes("memory-reservation", m)?.into(),
+        );
+    }
+    if let Some(m) = &a.memory_swap {
+        set("memory", "swap", parse_bytes("memory-swap", m)?.into());
+    }
+    let cpu_numbers = [
+        ("period", a.cpu_period.map(i128::from)),
+        ("quota", a.cpu_quota.map(i128::from)),
+        ("shares", a.cpu_share.map(i128::from)),
+        ("idle", a.cpu_idle.map(i128::from)),
+        ("burst", a.cpu_burst.map(i128::from)),
+        ("realtimePeriod", a.cpu_rt_period.map(i128::from)),
+        ("realtimeRuntime", a.cpu_rt_runtime.map(i128::from)),
+    ];
+    for (field, value) in cpu_numbers {
+        if let Some(v) = value {
+            set("cpu", field, serde_json::json!(v));
+        }
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        set("cpu", "cpus", v.clone().into());
+    }
+    if let Some(v) = &a.cpuset_mems {
+        set("cpu", "mems", v.clone().into());
+    }
+    if let Some(p) = a.pids_limit {
+        set("pids", "limit", p.into());
+    }
+    serde_json::from_value(r).context("resources from flags")
 }
 
 fn features() -> serde_json::Value {
@@ -888,6 +870,35 @@ mod tests {
         assert_eq!(parse_bytes("memory", "4096").expect("n"), 4096);
         assert_eq!(parse_bytes("memory", "-1").expect("-1"), -1);
         assert!(parse_bytes("memory", "lots").is_err());
+    }
+
+    #[test]
+    fn update_flags_become_resources() {
+        let a = UpdateArgs {
+            id: "x".into(),
+            resources: None,
+            memory: Some("64m".into()),
+            memory_reservation: None,
+            memory_swap: Some("-1".into()),
+            cpu_period: Some(100_000),
+            cpu_quota: Some(50_000),
+            cpu_share: None,
+            cpu_idle: None,
+            cpu_burst: None,
+            cpu_rt_period: None,
+            cpu_rt_runtime: None,
+            cpuset_cpus: Some("0-1".into()),
+            cpuset_mems: None,
+            pids_limit: Some(30),
+        };
+        let r = serde_json::to_value(resources_from_flags(&a).expect("resources")).expect("json");
+        assert_eq!(r["memory"]["limit"], 64 << 20);
+        assert_eq!(r["memory"]["swap"], -1);
+        assert_eq!(r["cpu"]["period"], 100_000);
+        assert_eq!(r["cpu"]["quota"], 50_000);
+        assert_eq!(r["cpu"]["cpus"], "0-1");
+        assert_eq!(r["pids"]["limit"], 30);
+        assert!(r["cpu"].get("shares").is_none_or(|v| v.is_null()));
     }
 
     #[test]
