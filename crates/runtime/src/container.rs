@@ -126,12 +126,18 @@ impl Runtime {
             return Err(Error::AlreadyExists { id: id.to_string() });
         }
         let bundle = Bundle::load(bundle, id.as_str(), opts.hook_runner.as_deref())?;
+        // Creating the effective directory claims the id: of concurrent creates of one id,
+        // exactly one gets past here. A directory without a container is a create under way or
+        // one that crashed; `delete --force` clears the latter.
         let effective = self.root.join(BUNDLES).join(id.as_str());
-        let write_effective = || -> std::io::Result<()> {
-            if effective.exists() {
-                fs::remove_dir_all(&effective)?;
+        match fs::create_dir(&effective) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::AlreadyExists { id: id.to_string() });
             }
-            fs::create_dir_all(&effective)?;
+            Err(e) => return Err(Error::io("create", &effective, e)),
+        }
+        let write_effective = || -> std::io::Result<()> {
             let json = serde_json::to_vec_pretty(&bundle.spec).map_err(std::io::Error::other)?;
             fs::write(effective.join("config.json"), json)?;
             fs::write(
@@ -139,7 +145,10 @@ impl Runtime {
                 bundle.dir.as_os_str().as_encoded_bytes(),
             )
         };
-        write_effective().map_err(|e| Error::io("write effective config", &effective, e))?;
+        if let Err(e) = write_effective() {
+            let _ = fs::remove_dir_all(&effective);
+            return Err(Error::io("write effective config", &effective, e));
+        }
 
         let mut builder = self
             .builder(id)?
@@ -171,13 +180,11 @@ impl Runtime {
                 effective,
             }),
             Err(e) => {
-                let _ = fs::remove_dir_all(&effective);
                 // libcontainer removes its state directory and cgroup when creation fails
-                // part-way; make sure of the directory even if its cleanup failed.
-                let dir = self.root.join(id.as_str());
-                if dir.exists() && !matches!(e, libcontainer::error::LibcontainerError::Exist) {
-                    let _ = fs::remove_dir_all(&dir);
-                }
+                // part-way; make sure of the directory even if its cleanup failed. Both
+                // directories are ours: the claim above excludes any other create of this id.
+                let _ = fs::remove_dir_all(self.root.join(id.as_str()));
+                let _ = fs::remove_dir_all(&effective);
                 Err(Error::container("create", e))
             }
         }
@@ -200,6 +207,21 @@ impl Runtime {
             origin,
             effective,
         })
+    }
+
+    /// Removes what a create that crashed before its container existed left behind (the
+    /// effective configuration claiming `id`). Nothing is removed while a container `id`
+    /// exists.
+    pub fn remove_leftovers(&self, id: &ContainerId) -> Result<()> {
+        if self.root.join(id.as_str()).exists() {
+            return Err(Error::AlreadyExists { id: id.to_string() });
+        }
+        let effective = self.root.join(BUNDLES).join(id.as_str());
+        match fs::remove_dir_all(&effective) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &effective, e)),
+        }
     }
 
     /// Every container under this root, sorted by id.

@@ -353,8 +353,11 @@ pub fn main(args: OciArgs) -> Result<i32> {
             let rt = rt()?;
             match rt.load(&id(&a.id)?) {
                 Ok(c) => c.delete(a.force)?,
-                // runc: deleting a missing container with --force is not an error.
-                Err(e) if a.force && e.kind() == runtime::ErrorKind::NotFound => {}
+                // runc: deleting a missing container with --force is not an error. It also
+                // clears what a crashed create may have left for that id.
+                Err(e) if a.force && e.kind() == runtime::ErrorKind::NotFound => {
+                    rt.remove_leftovers(&id(&a.id)?)?;
+                }
                 Err(e) => return Err(e.into()),
             }
             Ok(0)

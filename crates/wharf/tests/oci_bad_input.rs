@@ -139,3 +139,75 @@ fn bad_ids_and_unknown_containers() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup"));
 }
+
+#[test]
+fn concurrent_creates_of_one_id_leave_the_winner_intact() {
+    let env = Env::new("race");
+    let id = env.id("race");
+    let bundles: Vec<_> = (0..6)
+        .map(|i| {
+            env.bundle(&format!("race{i}"), "docker", |v| {
+                v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+            })
+        })
+        .collect();
+    let children: Vec<_> = bundles
+        .iter()
+        .map(|b| {
+            env.oci_cmd(&["create", "--bundle", b.to_str().expect("utf8"), &id])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let won: Vec<bool> = children
+        .into_iter()
+        .map(|mut c| c.wait().expect("wait").success())
+        .collect();
+    assert_eq!(
+        won.iter().filter(|w| **w).count(),
+        1,
+        "exactly one create wins: {won:?}"
+    );
+    let winner = &bundles[won.iter().position(|w| *w).expect("a winner")];
+    let st = env.state(&id);
+    assert_eq!(st["status"], "created");
+    assert_eq!(
+        st["bundle"],
+        winner.to_str().expect("utf8"),
+        "the winner's bundle"
+    );
+    assert!(env.oci(&["start", &id]).status.success());
+    let out = env.oci(&["exec", &id, "true"]);
+    assert!(
+        out.status.success(),
+        "exec reads the winner's effective config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.oci(&["delete", "--force", &id]).status.success());
+    env.assert_gone(&id);
+}
+
+#[test]
+fn delete_force_clears_what_a_crashed_create_left() {
+    let env = Env::new("crashed");
+    let b = env.bundle("crashed", "docker", |_| {});
+    let id = env.id("crashed");
+    // A create killed after claiming the id but before its container existed.
+    std::fs::create_dir_all(env.root().join(".bundles").join(&id)).expect("leftover");
+    let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert!(env.oci(&["delete", "--force", &id]).status.success());
+    assert!(!env.root().join(".bundles").join(&id).exists());
+    let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.oci(&["delete", "--force", &id]).status.success());
+    env.assert_gone(&id);
+}
