@@ -126,6 +126,14 @@ impl Runtime {
             return Err(Error::AlreadyExists { id: id.to_string() });
         }
         let bundle = Bundle::load(bundle, id.as_str(), opts.hook_runner.as_deref())?;
+        if let Some(path) = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone())
+        {
+            check_cgroup_is_usable(&path)?;
+        }
         // Creating the effective directory claims the id: of concurrent creates of one id,
         // exactly one gets past here. A directory without a container is a create under way or
         // one that crashed; `delete --force` clears the latter.
@@ -241,6 +249,22 @@ impl Runtime {
         out.sort_by(|a, b| a.id().cmp(b.id()));
         Ok(out)
     }
+}
+
+/// Refuses a cgroup that already holds processes or is frozen, as runc does: a new
+/// container's init would share limits with strangers, or freeze half-way through its setup.
+fn check_cgroup_is_usable(path: &Path) -> Result<()> {
+    let unusable = |reason: String| Error::InvalidArgument {
+        name: format!("linux.cgroupsPath {}", path.display()),
+        reason,
+    };
+    if host::cgroup_has_processes(path) == Some(true) {
+        return Err(unusable("container's cgroup is not empty".into()));
+    }
+    if host::cgroup_is_frozen(path) {
+        return Err(unusable("container's cgroup unexpectedly frozen".into()));
+    }
+    Ok(())
 }
 
 /// The state of a container as `runc state` prints it.
@@ -443,8 +467,15 @@ impl Container {
     /// (a child of the caller, which must wait for it).
     pub fn exec(&self, runtime: &Runtime, opts: ExecOptions) -> Result<i32> {
         let _span = tracing::info_span!("exec", container = %self.id()).entered();
-        let paused_ok = opts.ignore_paused && self.status() == ContainerStatus::Paused;
-        if self.status() != ContainerStatus::Running && !paused_ok {
+        if self.status() == ContainerStatus::Paused && !opts.ignore_paused {
+            return Err(self.wrong_state(
+                "exec (cannot exec in a paused container; use --ignore-paused to override)",
+            ));
+        }
+        if !matches!(
+            self.status(),
+            ContainerStatus::Running | ContainerStatus::Paused
+        ) {
             return Err(self.wrong_state("exec"));
         }
         let _warmup = host::CgroupAttachWarmup::start();

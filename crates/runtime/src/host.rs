@@ -132,6 +132,17 @@ pub fn cgroup_has_processes(path: &std::path::Path) -> Option<bool> {
     found
 }
 
+/// Whether the cgroup at `path` exists and is frozen (v1 freezer.state, v2 cgroup.freeze).
+pub fn cgroup_is_frozen(path: &Path) -> bool {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let v1 = Path::new("/sys/fs/cgroup/freezer")
+        .join(rel)
+        .join("freezer.state");
+    let v2 = Path::new("/sys/fs/cgroup").join(rel).join("cgroup.freeze");
+    fs::read_to_string(v1).is_ok_and(|s| matches!(s.trim(), "FROZEN" | "FREEZING"))
+        || fs::read_to_string(v2).is_ok_and(|s| s.trim() == "1")
+}
+
 /// Whether `/` is an initramfs (rootfs or ramfs), where `pivot_root` cannot work and the
 /// runtime must fall back to `MS_MOVE` + `chroot`.
 pub fn root_is_ramfs() -> bool {

@@ -68,7 +68,10 @@ fn main() -> ExitCode {
             // runc's errors are logrus lines with level=error, and harnesses written for runc
             // (youki's contest) look for "error" in stderr rather than at the exit status.
             eprintln!("wharf: error: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<oci::ExitStatus>() {
+                Some(status) => ExitCode::from(status.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -312,6 +312,27 @@ pub struct UpdateArgs {
     pub pids_limit: Option<i64>,
 }
 
+/// An error after which the process exits with `code` rather than 1.
+#[derive(Debug)]
+pub struct ExitStatus {
+    pub code: u8,
+    error: anyhow::Error,
+}
+
+impl ExitStatus {
+    fn wrap(code: u8, error: anyhow::Error) -> anyhow::Error {
+        anyhow::Error::new(ExitStatus { code, error })
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.error)
+    }
+}
+
+impl std::error::Error for ExitStatus {}
+
 /// Runs one `wharf oci` command; returns the process exit code.
 pub fn main(args: OciArgs) -> Result<i32> {
     let g = &args.global;
@@ -362,7 +383,9 @@ pub fn main(args: OciArgs) -> Result<i32> {
             }
             Ok(0)
         }
-        OciCommand::Exec(a) => exec(&rt()?, a),
+        // As with runc, an exec whose process never started exits 255, so that a caller can
+        // tell it from the process's own exit status.
+        OciCommand::Exec(a) => exec(&rt()?, a).map_err(|e| ExitStatus::wrap(255, e)),
         OciCommand::Ps(a) => ps(&rt()?, a).map(|_| 0),
         OciCommand::List(a) => list(&rt()?, a).map(|_| 0),
         OciCommand::Pause(a) => {

@@ -211,3 +211,82 @@ fn delete_force_clears_what_a_crashed_create_left() {
     assert!(env.oci(&["delete", "--force", &id]).status.success());
     env.assert_gone(&id);
 }
+
+/// A cgroup made by a test (v1 freezer or the v2 tree), thawed and removed on drop.
+struct TestCgroup(std::path::PathBuf);
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.0.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(self.0.join("cgroup.freeze"), "0");
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_frozen_or_busy_cgroup_is_refused() {
+    let env = Env::new("cgbusy");
+    let cgroup = format!("/wharf/{}-shared", env.prefix);
+    let edit = |v: &mut serde_json::Value| {
+        v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        v["linux"]["cgroupsPath"] = cgroup.clone().into();
+    };
+    // A cgroup that already holds a container's processes.
+    let first = env.bundle("first", "docker", edit);
+    let first_id = env.id("first");
+    let out = env.oci(&[
+        "run",
+        "-d",
+        "--bundle",
+        first.to_str().expect("utf8"),
+        &first_id,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = env.bundle("second", "docker", edit);
+    let second_id = env.id("second");
+    let out = env.oci(&[
+        "create",
+        "--bundle",
+        second.to_str().expect("utf8"),
+        &second_id,
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container's cgroup is not empty"));
+    env.assert_gone(&second_id);
+    assert!(env.oci(&["delete", "--force", &first_id]).status.success());
+    env.assert_gone(&first_id);
+
+    // A frozen cgroup: the container's init would freeze half-way through its setup.
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let dir = if v2 {
+        std::path::PathBuf::from("/sys/fs/cgroup").join(cgroup.trim_start_matches('/'))
+    } else {
+        std::path::PathBuf::from("/sys/fs/cgroup/freezer").join(cgroup.trim_start_matches('/'))
+    };
+    std::fs::create_dir_all(&dir).expect("cgroup");
+    let frozen = TestCgroup(dir.clone());
+    let (file, value) = if v2 {
+        ("cgroup.freeze", "1")
+    } else {
+        ("freezer.state", "FROZEN")
+    };
+    std::fs::write(dir.join(file), value).expect("freeze");
+    let third = env.bundle("third", "docker", edit);
+    let third_id = env.id("third");
+    let out = env.oci(&[
+        "create",
+        "--bundle",
+        third.to_str().expect("utf8"),
+        &third_id,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("container's cgroup unexpectedly frozen")
+    );
+    drop(frozen);
+    env.assert_gone(&third_id);
+}
