@@ -290,3 +290,32 @@ fn a_frozen_or_busy_cgroup_is_refused() {
     drop(frozen);
     env.assert_gone(&third_id);
 }
+
+#[test]
+fn errors_reach_the_json_log_as_runc_writes_it() {
+    let env = Env::new("jsonlog");
+    let log = env.dir.path().join("log.json");
+    let out = env.oci(&[
+        "--log",
+        log.to_str().expect("utf8"),
+        "--log-format",
+        "json",
+        "state",
+        "nope",
+    ]);
+    assert!(!out.status.success());
+    let text = std::fs::read_to_string(&log).expect("log file");
+    let line: serde_json::Value =
+        serde_json::from_str(text.lines().last().expect("a line")).expect("json line");
+    assert_eq!(line["level"], "error");
+    assert!(
+        line["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not exist")),
+        "{line}"
+    );
+    assert!(
+        line["time"].as_str().is_some_and(|t| t.contains('T')),
+        "{line}"
+    );
+}
