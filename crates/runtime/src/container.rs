@@ -558,6 +558,12 @@ impl Container {
         Ok(pids)
     }
 
+    /// How many of the container's processes the OOM killer has killed so far.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let config = self.inner.spec().ok()?;
+        host::cgroup_oom_kills(&config.cgroup_path)
+    }
+
     /// Resource usage from the container's cgroup.
     pub fn stats(&self) -> Result<libcgroups::stats::Stats> {
         self.cgroup()?.stats().map_err(|e| Error::Cgroup {

@@ -143,6 +143,24 @@ pub fn cgroup_is_frozen(path: &Path) -> bool {
         || fs::read_to_string(v2).is_ok_and(|s| s.trim() == "1")
 }
 
+/// How many processes the kernel's OOM killer has killed in the cgroup at `path`
+/// (`oom_kill` of v1 memory.oom_control or v2 memory.events); `None` if unreadable.
+pub fn cgroup_oom_kills(path: &Path) -> Option<u64> {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    let files = [
+        Path::new("/sys/fs/cgroup/memory")
+            .join(rel)
+            .join("memory.oom_control"),
+        Path::new("/sys/fs/cgroup").join(rel).join("memory.events"),
+    ];
+    files.iter().find_map(|f| {
+        fs::read_to_string(f).ok()?.lines().find_map(|l| {
+            l.strip_prefix("oom_kill ")
+                .and_then(|n| n.trim().parse().ok())
+        })
+    })
+}
+
 /// Whether `/` is an initramfs (rootfs or ramfs), where `pivot_root` cannot work and the
 /// runtime must fall back to `MS_MOVE` + `chroot`.
 pub fn root_is_ramfs() -> bool {

@@ -700,13 +700,21 @@ fn parse_duration(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(v))
 }
 
-/// One `runc events` record: `{"type":"stats","id":…,"data":{cpu,memory,pids,…}}`.
-fn stats_event(id: &str, s: &runtime::Stats) -> serde_json::Value {
+/// One `runc events` record, fields in runc's order (`{"type":"stats","id":…,"data":…}`):
+/// tools match the line's start.
+#[derive(Debug, serde::Serialize)]
+struct Event<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<serde_json::Value>,
+}
+
+/// The `data` of a stats event: cpu, memory, pids, as runc reports them.
+fn stats_data(s: &runtime::Stats) -> serde_json::Value {
     let mem = |m: &runtime::MemoryData| serde_json::json!({"limit": m.limit, "usage": m.usage, "max": m.max_usage, "failcnt": m.fail_count});
     serde_json::json!({
-        "type": "stats",
-        "id": id,
-        "data": {
             "cpu": {
                 "usage": {
                     "total": s.cpu.usage.usage_total,
@@ -731,13 +739,16 @@ fn stats_event(id: &str, s: &runtime::Stats) -> serde_json::Value {
             "pids": {"current": s.pids.current, "limit": s.pids.limit},
             "blkio": {},
             "hugetlb": {},
-        }
     })
 }
 
 fn events(rt: &Runtime, a: EventsArgs) -> Result<()> {
     let id = ContainerId::new(&a.id)?;
     let interval = parse_duration(&a.interval)?;
+    // OOM kills are reported as they happen (within a tick); stats every interval.
+    let tick = interval.min(Duration::from_millis(100));
+    let mut ooms = None;
+    let mut next_stats = std::time::Instant::now();
     loop {
         let c = rt.load(&id)?;
         if c.status() == ContainerStatus::Stopped {
@@ -746,12 +757,32 @@ fn events(rt: &Runtime, a: EventsArgs) -> Result<()> {
             }
             return Ok(());
         }
-        let s = c.stats()?;
-        println!("{}", stats_event(c.id(), &s));
-        if a.stats {
-            return Ok(());
+        let now = std::time::Instant::now();
+        if a.stats || now >= next_stats {
+            let event = Event {
+                kind: "stats",
+                id: c.id(),
+                data: Some(stats_data(&c.stats()?)),
+            };
+            println!("{}", serde_json::to_string(&event)?);
+            if a.stats {
+                return Ok(());
+            }
+            next_stats = now + interval;
         }
-        std::thread::sleep(interval);
+        let kills = c.oom_kills();
+        if let (Some(before), Some(now)) = (ooms, kills) {
+            for _ in before..now {
+                let event = Event {
+                    kind: "oom",
+                    id: c.id(),
+                    data: None,
+                };
+                println!("{}", serde_json::to_string(&event)?);
+            }
+        }
+        ooms = kills.or(ooms);
+        std::thread::sleep(tick);
     }
 }
 

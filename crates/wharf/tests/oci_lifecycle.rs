@@ -200,6 +200,9 @@ fn pause_resume_list_and_events() {
         "events: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Field order matters: tools match the start of runc's line.
+    let prefix = format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&prefix));
     let ev: serde_json::Value = serde_json::from_slice(&out.stdout).expect("events json");
     assert_eq!(ev["type"], "stats");
     assert!(
@@ -490,5 +493,61 @@ fn exec_into_a_paused_container_needs_ignore_paused() {
         "ran after resume\n"
     );
     assert!(env.oci(&["delete", "--force", &id]).status.success());
+    env.assert_gone(&id);
+}
+
+#[test]
+fn events_stream_stats_and_oom_kills_until_the_container_goes() {
+    let env = Env::new("events");
+    let b = env.bundle("ev", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        v["linux"]["resources"]["memory"] =
+            serde_json::json!({"limit": 32 << 20, "swap": 32 << 20});
+    });
+    let id = env.id("ev");
+    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = env.dir.path().join("events.log");
+    let mut events = env
+        .oci_cmd(&["events", "--interval", "1s", &id])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("events");
+    let out = env.oci(&[
+        "exec",
+        &id,
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=100M",
+        "count=1",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "the exec'd dd is OOM-killed");
+    let oom = format!("{{\"type\":\"oom\",\"id\":\"{id}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(&oom)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no oom event: {:?}",
+            std::fs::read_to_string(&log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(env.oci(&["delete", "--force", &id]).status.success());
+    events.wait().expect("events ends with the container");
+    let text = std::fs::read_to_string(&log).expect("log");
+    let first = text.lines().next().expect("a first event");
+    assert!(
+        first.starts_with(&format!("{{\"type\":\"stats\",\"id\":\"{id}\",\"data\":")),
+        "{first}"
+    );
     env.assert_gone(&id);
 }
