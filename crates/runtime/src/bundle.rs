@@ -184,6 +184,13 @@ impl Bundle {
             }
         }
         if let Some(resources) = linux.resources() {
+            let unified = resources.unified().as_ref().is_some_and(|u| !u.is_empty());
+            if unified && !host::cgroup_v2_unified() {
+                return Err(invalid(
+                    "linux.resources.unified",
+                    "cgroup v2 settings on a host without cgroup v2 (it runs cgroup v1)".into(),
+                ));
+            }
             check_resources(resources, host::online_cpus().as_deref())
                 .map_err(|(field, reason)| invalid(&format!("linux.resources.{field}"), reason))?;
         }
@@ -320,22 +327,49 @@ impl Bundle {
 }
 
 /// Parses a spec, naming the JSON path of the first problem (`linux.namespaces[2].type`).
+/// Capabilities this build does not know are dropped with a warning, as runc does: a spec
+/// written for a newer kernel still runs.
 pub fn parse_spec(path: &Path, text: &[u8]) -> Result<Spec> {
-    let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        let field = if field == "." {
-            format!("line {} column {}", inner.line(), inner.column())
-        } else {
-            field
-        };
-        Error::InvalidSpec {
+    let mut value: serde_json::Value =
+        serde_json::from_slice(text).map_err(|e| Error::InvalidSpec {
             path: path.to_path_buf(),
-            field,
-            reason: inner.to_string(),
-        }
+            field: format!("line {} column {}", e.line(), e.column()),
+            reason: e.to_string(),
+        })?;
+    for unknown in drop_unknown_capabilities(&mut value) {
+        tracing::warn!("{}: ignoring unknown capability {unknown}", path.display());
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| Error::InvalidSpec {
+        path: path.to_path_buf(),
+        field: e.path().to_string(),
+        reason: e.into_inner().to_string(),
     })
+}
+
+/// Removes capability names that do not parse from `process.capabilities.*`; returns them.
+fn drop_unknown_capabilities(spec: &mut serde_json::Value) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let Some(caps) = spec
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return dropped;
+    };
+    for set in caps.values_mut() {
+        if let Some(names) = set.as_array_mut() {
+            names.retain(|name| {
+                let known =
+                    serde_json::from_value::<oci_spec::runtime::Capability>(name.clone()).is_ok();
+                if !known && name.is_string() {
+                    dropped.push(name.as_str().unwrap_or_default().to_string());
+                }
+                known || !name.is_string()
+            });
+        }
+    }
+    dropped.sort();
+    dropped.dedup();
+    dropped
 }
 
 /// Checks resource limits that the kernel would refuse, or that make no sense, before any
@@ -631,6 +665,24 @@ mod tests {
             e.contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn unknown_capabilities_are_dropped_not_fatal() {
+        let mut c = base();
+        c["process"]["capabilities"]["bounding"] =
+            serde_json::json!(["CAP_KILL", "CAP_FROM_THE_FUTURE"]);
+        let dir = write_bundle(&c);
+        let b = Bundle::load(dir.path(), "t", None).expect("load");
+        let v = serde_json::to_value(&b.spec).expect("json");
+        assert_eq!(
+            v["process"]["capabilities"]["bounding"],
+            serde_json::json!(["CAP_KILL"])
+        );
+        // A wrong type still names its field.
+        let mut c = base();
+        c["process"]["capabilities"]["bounding"] = 5.into();
+        assert!(load_err(c).contains("process.capabilities.bounding"));
     }
 
     #[test]

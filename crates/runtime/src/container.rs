@@ -367,12 +367,15 @@ impl Container {
     /// processes (libcontainer's kill records "stopped" after any signal, which both lies
     /// about a created container and races a concurrent delete).
     pub fn kill(&mut self, signal: Signal, all: bool) -> Result<()> {
+        // Without a pid namespace of its own, the container's other processes outlive init:
+        // SIGKILL goes to all of them (runc does the same).
+        let all = all || (signal == Signal::SIGKILL && !self.has_private_pid_namespace());
         let _span = tracing::info_span!("kill", container = %self.id(), ?signal, all).entered();
         let paused = match self.status() {
             ContainerStatus::Created | ContainerStatus::Running => false,
             ContainerStatus::Paused => true,
             ContainerStatus::Stopped if all => false,
-            _ => return Err(self.wrong_state("kill")),
+            _ => return Err(self.wrong_state("kill (container not running)")),
         };
         let send = |pid: i32| match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
         {
@@ -531,6 +534,21 @@ impl Container {
             op: "open",
             message: chain(&e),
         })
+    }
+
+    /// Whether the container has a pid namespace of its own (per its effective config).
+    fn has_private_pid_namespace(&self) -> bool {
+        fs::read(self.effective.join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| {
+                v["linux"]["namespaces"].as_array().map(|nss| {
+                    nss.iter().any(|ns| {
+                        ns["type"] == "pid" && ns["path"].as_str().is_none_or(str::is_empty)
+                    })
+                })
+            })
+            .unwrap_or(true)
     }
 
     /// Whether any process is left in the container's cgroup, read straight from

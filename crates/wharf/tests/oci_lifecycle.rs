@@ -551,3 +551,52 @@ fn events_stream_stats_and_oom_kills_until_the_container_goes() {
     );
     env.assert_gone(&id);
 }
+
+#[test]
+fn sigkill_without_a_pid_namespace_kills_every_process() {
+    let env = Env::new("hostpid");
+    let b = env.bundle("hp", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sh", "-c", "sleep 30 & sleep 30 & wait"]);
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .retain(|ns| ns["type"] != "pid");
+    });
+    let id = env.id("hp");
+    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = || {
+        let out = env.oci(&["ps", "--format", "json", &id]);
+        serde_json::from_slice::<Vec<i32>>(&out.stdout)
+            .map(|p| p.len())
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count() < 3 {
+        assert!(Instant::now() < deadline, "the sleeps never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = env.oci(&["kill", &id, "KILL"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    while count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "processes outlived SIGKILL: {}",
+            count()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A stopped container cannot be signalled one process at a time.
+    let out = env.oci(&["kill", &id, "TERM"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
+    assert!(env.oci(&["delete", &id]).status.success());
+    env.assert_gone(&id);
+}
