@@ -60,11 +60,15 @@ pub struct CreateOptions {
     pub hook_runner: Option<PathBuf>,
 }
 
-/// Options of [`Container::exec`].
+/// Options of [`Container::exec`]. Without `process`, the new process is the container's own
+/// `process` from its config with these fields applied on top, as runc builds it: it inherits
+/// umask, rlimits, scheduler, capabilities and environment unless told otherwise.
 #[derive(Debug, Default)]
 pub struct ExecOptions {
     /// A process.json (runc's `--process`) instead of the fields below.
     pub process: Option<PathBuf>,
+    /// Give the process a terminal (its pty master goes to `console_socket`).
+    pub tty: bool,
     pub args: Vec<String>,
     pub env: HashMap<String, String>,
     pub cwd: Option<PathBuf>,
@@ -249,6 +253,34 @@ impl Runtime {
         out.sort_by(|a, b| a.id().cmp(b.id()));
         Ok(out)
     }
+}
+
+/// A file removed when the value goes, whatever path the function took.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// The home directory of `uid` in the rootfs's /etc/passwd (not followed if it is a symlink),
+/// `/` when there is none, as runc sets HOME for a process that has no HOME.
+fn home_of(rootfs: &Path, uid: u32) -> String {
+    let passwd = rootfs.join("etc/passwd");
+    let is_file = fs::symlink_metadata(&passwd).is_ok_and(|m| m.file_type().is_file());
+    let text = if is_file {
+        fs::read_to_string(&passwd).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+        })
+        .find(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
 }
 
 /// Refuses a cgroup that already holds processes or is frozen, as runc does: a new
@@ -481,6 +513,25 @@ impl Container {
         ) {
             return Err(self.wrong_state("exec"));
         }
+        // The process to run, as a process.json libcontainer reads: the user's, or one built
+        // from the container's config.
+        let built = match &opts.process {
+            Some(_) => None,
+            None => {
+                let process = self.exec_process(&opts)?;
+                let path = self.effective.join(format!(
+                    "exec-{}-{}.json",
+                    std::process::id(),
+                    Utc::now().timestamp_nanos_opt().unwrap_or_default()
+                ));
+                let json = serde_json::to_vec(&process).map_err(|e| Error::InvalidArgument {
+                    name: "process".into(),
+                    reason: e.to_string(),
+                })?;
+                fs::write(&path, json).map_err(|e| Error::io("write", &path, e))?;
+                Some(RemoveOnDrop(path))
+            }
+        };
         let _warmup = host::CgroupAttachWarmup::start();
         let id = ContainerId::new(self.id())?;
         let mut builder = runtime
@@ -498,26 +549,87 @@ impl Container {
         if let Some(fd) = opts.stdio.stderr {
             builder = builder.with_stderr(fd);
         }
-        let mut tenant = builder
+        let process_file = opts
+            .process
+            .clone()
+            .or_else(|| built.as_ref().map(|b| b.0.clone()));
+        let result = builder
             .as_tenant()
             .with_detach(opts.console_socket.is_some())
             .with_ignore_paused(opts.ignore_paused)
-            .with_process(opts.process.as_ref());
-        if opts.process.is_none() {
-            tenant = tenant
-                .with_container_args(opts.args)
-                .with_env(opts.env)
-                .with_cwd(opts.cwd.as_ref())
-                .with_user(opts.user)
-                .with_group(opts.group)
-                .with_additional_gids(opts.additional_gids)
-                .with_no_new_privs(opts.no_new_privs)
-                .with_capabilities(opts.capabilities);
-        }
-        tenant
+            .with_process(process_file.as_ref())
             .build()
             .map(|pid| pid.as_raw())
-            .map_err(|e| Error::container("exec", e))
+            .map_err(|e| Error::container("exec", e));
+        drop(built);
+        result
+    }
+
+    /// The container's own process with the exec options applied (runc's `exec` semantics).
+    fn exec_process(&self, opts: &ExecOptions) -> Result<oci_spec::runtime::Process> {
+        let path = self.effective.join("config.json");
+        let text = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        let spec = crate::bundle::parse_spec(&path, &text)?;
+        let mut p = spec.process().clone().unwrap_or_default();
+        p.set_args(Some(opts.args.clone()));
+        p.set_terminal(Some(opts.tty));
+        p.set_console_size(None);
+        if let Some(cwd) = &opts.cwd {
+            p.set_cwd(cwd.clone());
+        }
+        let mut user = p.user().clone();
+        if let Some(uid) = opts.user {
+            user.set_uid(uid);
+        }
+        if let Some(gid) = opts.group {
+            user.set_gid(gid);
+        }
+        if !opts.additional_gids.is_empty() {
+            user.set_additional_gids(Some(opts.additional_gids.clone()));
+        }
+        let mut env: Vec<String> = p.env().clone().unwrap_or_default();
+        for (k, v) in &opts.env {
+            env.retain(|e| e.split_once('=').map_or(e.as_str(), |(name, _)| name) != k);
+            env.push(format!("{k}={v}"));
+        }
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            let rootfs = spec
+                .root()
+                .as_ref()
+                .map(|r| r.path().clone())
+                .unwrap_or_default();
+            env.push(format!("HOME={}", home_of(&rootfs, user.uid())));
+        }
+        p.set_env(Some(env));
+        p.set_user(user);
+        if opts.no_new_privs {
+            p.set_no_new_privileges(Some(true));
+        }
+        if !opts.capabilities.is_empty() {
+            let added: Vec<oci_spec::runtime::Capability> = opts
+                .capabilities
+                .iter()
+                .map(|c| {
+                    serde_json::from_value(serde_json::Value::String(c.clone())).map_err(|_| {
+                        Error::InvalidArgument {
+                            name: "--cap".into(),
+                            reason: format!("unknown capability {c}"),
+                        }
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let mut caps = p.capabilities().clone().unwrap_or_default();
+            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut set = set.clone().unwrap_or_default();
+                set.extend(added.iter().copied());
+                Some(set)
+            };
+            caps.set_bounding(add(caps.bounding()));
+            caps.set_effective(add(caps.effective()));
+            caps.set_permitted(add(caps.permitted()));
+            p.set_capabilities(Some(caps));
+        }
+        Ok(p)
     }
 
     fn cgroup(&self) -> Result<libcgroups::common::AnyCgroupManager> {

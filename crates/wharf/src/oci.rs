@@ -284,31 +284,31 @@ pub struct UpdateArgs {
     /// A JSON file (or `-` for stdin) with the new linux.resources.
     #[arg(short, long)]
     pub resources: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_reservation: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub memory_swap: Option<String>,
     #[arg(long)]
     pub cpu_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_quota: Option<i64>,
     #[arg(long)]
     pub cpu_share: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_idle: Option<i64>,
     #[arg(long)]
     pub cpu_burst: Option<u64>,
     #[arg(long)]
     pub cpu_rt_period: Option<u64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub cpu_rt_runtime: Option<i64>,
     #[arg(long)]
     pub cpuset_cpus: Option<String>,
     #[arg(long)]
     pub cpuset_mems: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
 }
 
@@ -560,6 +560,7 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         rt,
         ExecOptions {
             process: a.process.clone(),
+            tty,
             args: a.command.clone(),
             env,
             cwd: a.cwd.clone(),

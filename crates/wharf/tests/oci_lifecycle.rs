@@ -600,3 +600,69 @@ fn sigkill_without_a_pid_namespace_kills_every_process() {
     assert!(env.oci(&["delete", &id]).status.success());
     env.assert_gone(&id);
 }
+
+#[test]
+fn exec_inherits_the_containers_process_and_applies_its_own_flags() {
+    let env = Env::new("execinh");
+    let b = env.bundle("ei", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        v["process"]["user"]["umask"] = 63.into();
+        v["process"]["env"]
+            .as_array_mut()
+            .expect("env")
+            .push("FROM_SPEC=1".into());
+    });
+    let id = env.id("ei");
+    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exec = |args: &[&str]| {
+        let mut all = vec!["exec"];
+        all.extend_from_slice(args);
+        let out = env.oci(&all);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        exec(&[&id, "sh", "-c", "umask"]),
+        "0077\n",
+        "umask from the spec"
+    );
+    assert_eq!(
+        exec(&[&id, "sh", "-c", "echo $FROM_SPEC"]),
+        "1\n",
+        "env from the spec"
+    );
+    assert_eq!(
+        exec(&["-e", "FROM_SPEC=2", &id, "sh", "-c", "echo $FROM_SPEC"]),
+        "2\n"
+    );
+    // HOME comes from the rootfs's /etc/passwd, "/" for a uid it does not list.
+    assert_eq!(
+        exec(&["--user", "65534", &id, "sh", "-c", "echo $HOME"]),
+        "/home\n"
+    );
+    assert_eq!(
+        exec(&["--user", "1000:1000", &id, "sh", "-c", "echo $HOME; id -u"]),
+        "/\n1000\n"
+    );
+    // -t gives the process a terminal even though the container's own process has none.
+    let out = exec(&["-t", &id, "tty"]);
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    // Negative values are values, not flags.
+    let out = env.oci(&["update", "--cpu-quota", "-1", "--memory", "-1", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.oci(&["delete", "--force", &id]).status.success());
+    env.assert_gone(&id);
+}
