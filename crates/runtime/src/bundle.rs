@@ -12,6 +12,9 @@
 //! - device cgroup access strings keep only the kernel's letters `r`, `w`, `m`;
 //! - on a cgroup-v1 host a read-only `/sys/fs/cgroup` mount also makes each hierarchy mounted
 //!   under it read-only (libcontainer mounts them without the flag);
+//! - `noNewPrivileges: false` is written as absent (the same meaning): libcontainer tests for
+//!   presence, and loaded the seccomp filter only after dropping the capabilities that loading
+//!   it without no_new_privs needs;
 //! - hooks run through Wharf's hook runner so that they see the user's bundle ([`crate::hooks`]).
 //!
 //! The effective copy is what libcontainer reads, at create and again at exec; the user's
@@ -286,6 +289,12 @@ impl Bundle {
                 linux.set_readonly_paths(Some(ro));
             }
             spec.set_linux(Some(linux));
+        }
+        if let Some(mut process) = spec.process().clone() {
+            if process.no_new_privileges() == Some(false) {
+                process.set_no_new_privileges(None);
+                spec.set_process(Some(process));
+            }
         }
         if !can_raise {
             if let Some(mut process) = spec.process().clone() {

@@ -281,3 +281,30 @@ fn rlimits_above_the_host_are_clamped_not_fatal() {
         assert_eq!(got, host_hard, "clamped to the host's hard limit");
     }
 }
+
+#[test]
+fn a_seccomp_profile_applies_without_no_new_privileges() {
+    let env = Env::new("seccompnnp");
+    // Loading a filter without no_new_privs needs CAP_SYS_ADMIN, which the process no longer
+    // has once its capabilities are dropped: the runtime must load it before that.
+    let (code, out, err) = env.run_with(
+        "nnp",
+        "runc",
+        &[
+            "sh",
+            "-c",
+            "mkdir /dev/shm/foo 2>&1; grep NoNewPrivs /proc/self/status",
+        ],
+        |v| {
+            v["process"]["noNewPrivileges"] = false.into();
+            v["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]
+            });
+        },
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
+}
