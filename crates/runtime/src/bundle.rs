@@ -12,6 +12,8 @@
 //! - device cgroup access strings keep only the kernel's letters `r`, `w`, `m`;
 //! - on a cgroup-v1 host a read-only `/sys/fs/cgroup` mount also makes each hierarchy mounted
 //!   under it read-only (libcontainer mounts them without the flag);
+//! - a tmpfs mount without `mode=` gets the mode of the directory it covers, as runc does
+//!   (tmpfs would otherwise be 1777);
 //! - `noNewPrivileges: false` is written as absent (the same meaning): libcontainer tests for
 //!   presence, and loaded the seccomp filter only after dropping the capabilities that loading
 //!   it without no_new_privs needs;
@@ -214,9 +216,20 @@ impl Bundle {
                 spec.set_root(Some(root));
             }
         }
+        let rootfs = spec.root().as_ref().map(|r| r.path().clone());
         if let Some(mut mounts) = spec.mounts().clone() {
             let mut changed = false;
             for m in &mut mounts {
+                let tmpfs = m.typ().as_deref() == Some("tmpfs");
+                let has_mode = m.options().iter().flatten().any(|o| o.starts_with("mode="));
+                if let (true, false, Some(rootfs)) = (tmpfs, has_mode, &rootfs) {
+                    if let Some(mode) = dir_mode(rootfs, m.destination()) {
+                        let mut options = m.options().clone().unwrap_or_default();
+                        options.push(format!("mode={mode:o}"));
+                        m.set_options(Some(options));
+                        changed = true;
+                    }
+                }
                 let bind = m.typ().as_deref() == Some("bind")
                     || m.options()
                         .iter()
@@ -333,6 +346,23 @@ impl Bundle {
         }
         Ok(())
     }
+}
+
+/// The permission bits (with setuid/setgid/sticky) of the directory `dest` names inside
+/// `rootfs`; `None` when it is missing, not a directory, or reached through a symlink.
+fn dir_mode(rootfs: &Path, dest: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut path = rootfs.to_path_buf();
+    for part in dest.components() {
+        if let std::path::Component::Normal(p) = part {
+            path.push(p);
+            if fs::symlink_metadata(&path).ok()?.file_type().is_symlink() {
+                return None;
+            }
+        }
+    }
+    let meta = fs::symlink_metadata(&path).ok()?;
+    meta.is_dir().then(|| meta.permissions().mode() & 0o7777)
 }
 
 /// Parses a spec, naming the JSON path of the first problem (`linux.namespaces[2].type`).

@@ -268,3 +268,31 @@ fn cpu_and_memory_settings_reach_the_cgroup() {
     assert!(env.oci(&["delete", "--force", &id]).status.success());
     env.assert_gone(&id);
 }
+
+#[test]
+fn a_tmpfs_keeps_the_mode_of_the_directory_it_covers() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new("tmpfsmode");
+    let b = env.bundle("tm", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sh", "-c", "stat -c %a /tmp; stat -c %a /srv"]);
+        let mounts = v["mounts"].as_array_mut().expect("mounts");
+        mounts.push(
+            serde_json::json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev"]}),
+        );
+        mounts.push(
+            serde_json::json!({"destination": "/srv", "type": "tmpfs", "source": "tmpfs",
+            "options": ["mode=0444"]}),
+        );
+    });
+    std::fs::set_permissions(b.join("rootfs/tmp"), std::fs::Permissions::from_mode(0o750))
+        .expect("chmod");
+    let id = env.id("tm");
+    let out = env.oci(&["run", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "750\n444\n");
+}
