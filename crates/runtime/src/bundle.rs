@@ -306,8 +306,34 @@ impl Bundle {
         if let Some(mut process) = spec.process().clone() {
             if process.no_new_privileges() == Some(false) {
                 process.set_no_new_privileges(None);
-                spec.set_process(Some(process));
             }
+            // An ambient capability must also be permitted and inheritable; runc warns and
+            // skips one that is not, where libcontainer's raise fails the whole create.
+            if let Some(mut caps) = process.capabilities().clone() {
+                if let Some(ambient) = caps.ambient().clone() {
+                    fn holds(
+                        set: &Option<oci_spec::runtime::Capabilities>,
+                        c: &oci_spec::runtime::Capability,
+                    ) -> bool {
+                        set.as_ref().is_some_and(|s| s.contains(c))
+                    }
+                    let (keep, drop): (Vec<_>, Vec<_>) = ambient
+                        .into_iter()
+                        .partition(|c| holds(caps.inheritable(), c) && holds(caps.permitted(), c));
+                    for c in &drop {
+                        let name = serde_json::to_value(c).unwrap_or_default();
+                        let note = format!(
+                            "can't raise ambient capability {}: not in the inheritable and permitted sets",
+                            name.as_str().unwrap_or_default()
+                        );
+                        tracing::warn!(container = id, "{note}");
+                        self.adjustments.push(note);
+                    }
+                    caps.set_ambient(Some(keep.into_iter().collect()));
+                    process.set_capabilities(Some(caps));
+                }
+            }
+            spec.set_process(Some(process));
         }
         if !can_raise {
             if let Some(mut process) = spec.process().clone() {

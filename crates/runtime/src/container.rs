@@ -130,6 +130,7 @@ impl Runtime {
             return Err(Error::AlreadyExists { id: id.to_string() });
         }
         let bundle = Bundle::load(bundle, id.as_str(), opts.hook_runner.as_deref())?;
+        check_pid_file(opts.pid_file.as_deref())?;
         if let Some(path) = bundle
             .spec
             .linux()
@@ -252,6 +253,27 @@ impl Runtime {
         }
         out.sort_by(|a, b| a.id().cmp(b.id()));
         Ok(out)
+    }
+}
+
+/// A pid file must be writable where asked: libcontainer only warns when it cannot write it,
+/// and a caller waiting for the file would wait forever.
+fn check_pid_file(pid_file: Option<&Path>) -> Result<()> {
+    let Some(parent) = pid_file.map(|p| p.parent().unwrap_or(Path::new("."))) else {
+        return Ok(());
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    if parent.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument {
+            name: "--pid-file".into(),
+            reason: format!("directory {} does not exist", parent.display()),
+        })
     }
 }
 
@@ -507,12 +529,15 @@ impl Container {
                 "exec (cannot exec in a paused container; use --ignore-paused to override)",
             ));
         }
+        // runc also lets a process into a created container; libcontainer's tenant builder
+        // refuses one, so Wharf does too, before anything is set up.
         if !matches!(
             self.status(),
             ContainerStatus::Running | ContainerStatus::Paused
         ) {
             return Err(self.wrong_state("exec"));
         }
+        check_pid_file(opts.pid_file.as_deref())?;
         // The process to run, as a process.json libcontainer reads: the user's, or one built
         // from the container's config.
         let built = match &opts.process {

@@ -29,7 +29,7 @@ pub enum Error {
     InvalidId { id: String, reason: &'static str },
     /// The bundle's config.json is malformed or unusable; `field` is the JSON path
     /// (`linux.namespaces[2].type`) or the file the problem is in.
-    #[error("{path}: {field}: {reason}")]
+    #[error("invalid configuration: {path}: {field}: {reason}")]
     InvalidSpec {
         path: PathBuf,
         field: String,

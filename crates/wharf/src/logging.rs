@@ -66,9 +66,10 @@ pub fn init(log: Option<&Path>, format: LogFormat, debug: bool) -> anyhow::Resul
     let default = if debug {
         "debug"
     } else {
-        // libcgroups warns about every v1 controller this host lacks (net_cls, perf_event, …)
-        // and libcontainer about each syscall of a profile that libseccomp is too old to know.
-        "warn,libcgroups=error,libcontainer::seccomp=error"
+        // libcgroups warns about every v1 controller this host lacks (net_cls, perf_event, …);
+        // libcontainer logs each failure on its way up, and the command prints the whole chain
+        // once at the end (runc prints one line). --debug or WHARF_LOG show them all.
+        "warn,libcgroups=error,libcontainer=off"
     };
     let filter = EnvFilter::try_from_env("WHARF_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let builder = fmt().with_env_filter(filter);

@@ -366,8 +366,16 @@ pub fn main(args: OciArgs) -> Result<i32> {
             Ok(0)
         }
         OciCommand::Kill(a) => {
+            let mut c = rt()?.load(&id(&a.id)?)?;
+            // Signal 0 asks whether the container can be signalled at all.
+            if a.signal.as_deref() == Some("0") {
+                if matches!(c.status(), ContainerStatus::Stopped) {
+                    bail!("container not running");
+                }
+                return Ok(0);
+            }
             let sig = parse_signal(a.signal.as_deref().unwrap_or("SIGTERM"))?;
-            rt()?.load(&id(&a.id)?)?.kill(sig, a.all)?;
+            c.kill(sig, a.all)?;
             Ok(0)
         }
         OciCommand::Delete(a) => {
@@ -465,6 +473,15 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Result<runtime::Container> {
     Ok(c)
 }
 
+/// Removes a file of ours when dropped.
+struct RemoveFile(PathBuf);
+
+impl Drop for RemoveFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Whether the bundle's spec asks for a terminal (read before create, to decide whether we
 /// need our own console socket).
 fn wants_terminal(bundle: &Path) -> bool {
@@ -533,12 +550,25 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
         env.insert(k.to_string(), v.to_string());
     }
-    // A process.json with terminal:true also needs a console.
-    let process_tty = a
-        .process
+    // A process.json with terminal:true also needs a console. It is read once and kept in a
+    // file of ours: it may be a pipe (`--process <(...)`) that cannot be read twice.
+    let process = match &a.process {
+        Some(path) => {
+            let text = std::fs::read(path)
+                .with_context(|| format!("read process file {}", path.display()))?;
+            let copy = rt
+                .root()
+                .join(".bundles")
+                .join(format!("process-{}.json", std::process::id()));
+            std::fs::write(&copy, &text).with_context(|| format!("write {}", copy.display()))?;
+            Some((copy, text))
+        }
+        None => None,
+    };
+    let _remove_copy = process.as_ref().map(|(copy, _)| RemoveFile(copy.clone()));
+    let process_tty = process
         .as_ref()
-        .and_then(|p| std::fs::read(p).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|(_, text)| serde_json::from_slice::<serde_json::Value>(text).ok())
         .and_then(|v| v["terminal"].as_bool())
         .unwrap_or(false);
     let tty = a.tty || process_tty;
@@ -559,7 +589,7 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
     let pid = c.exec(
         rt,
         ExecOptions {
-            process: a.process.clone(),
+            process: process.as_ref().map(|(copy, _)| copy.clone()),
             tty,
             args: a.command.clone(),
             env,

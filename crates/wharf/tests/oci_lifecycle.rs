@@ -666,3 +666,55 @@ fn exec_inherits_the_containers_process_and_applies_its_own_flags() {
     assert!(env.oci(&["delete", "--force", &id]).status.success());
     env.assert_gone(&id);
 }
+
+#[test]
+fn runc_details_signal_zero_pid_file_and_piped_process() {
+    let env = Env::new("details");
+    let b = env.bundle("d", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sleep", "30"]);
+        // CAP_CHOWN is ambient but not inheritable: runc warns and skips it.
+        v["process"]["capabilities"]["ambient"] = serde_json::json!(["CAP_CHOWN"]);
+    });
+    let id = env.id("d");
+    let out = env.oci(&["create", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        env.oci(&["kill", &id, "0"]).status.success(),
+        "signal 0 on a live container"
+    );
+    assert!(env.oci(&["start", &id]).status.success());
+    // A pid file nobody can write is an error, not a warning.
+    let out = env.oci(&["exec", "--pid-file", "/nonexistent/dir/pid", &id, "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    // --process may be a pipe: it is read once.
+    let process = serde_json::json!({"args": ["echo", "from a pipe"], "cwd": "/", "env": ["PATH=/bin:/usr/bin"], "user": {"uid": 0, "gid": 0}});
+    let mut child = env
+        .oci_cmd(&["exec", "--process", "/dev/stdin", &id])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("exec");
+    std::io::Write::write_all(
+        &mut child.stdin.take().expect("stdin"),
+        process.to_string().as_bytes(),
+    )
+    .expect("write process");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "from a pipe\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.oci(&["kill", &id, "KILL"]).status.success());
+    env.wait_status(&id, "stopped");
+    let out = env.oci(&["kill", &id, "0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
+    assert!(env.oci(&["delete", &id]).status.success());
+    env.assert_gone(&id);
+}
