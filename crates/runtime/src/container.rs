@@ -483,10 +483,11 @@ impl Container {
         {
             return Err(self.wrong_state("delete (it is not stopped; use --force)"));
         }
-        if force && self.cgroup_has_processes() {
+        let shares_pids = !self.has_private_pid_namespace();
+        if (force || shares_pids) && self.cgroup_has_processes() {
             // The init process may be gone while others live on (a container sharing the
-            // host's pid namespace): --force ends every process in the cgroup, frozen first so
-            // that none forks past the kill.
+            // host's pid namespace): delete ends every process in the cgroup, as runc does,
+            // frozen first so that none forks past the kill.
             let cgroup = self.cgroup()?;
             let _ = cgroup.freeze(FreezerState::Frozen);
             for pid in cgroup.get_all_pids().unwrap_or_default() {

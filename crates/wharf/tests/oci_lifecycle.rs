@@ -718,3 +718,52 @@ fn runc_details_signal_zero_pid_file_and_piped_process() {
     assert!(env.oci(&["delete", &id]).status.success());
     env.assert_gone(&id);
 }
+
+#[test]
+fn delete_ends_what_outlives_init_without_a_pid_namespace() {
+    let env = Env::new("initgone");
+    let b = env.bundle("ig", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["sh", "-c", "sleep 30 & sleep 30 & wait"]);
+        v["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("namespaces")
+            .retain(|ns| ns["type"] != "pid");
+    });
+    let id = env.id("ig");
+    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let init = env.wait_status(&id, "running")["pid"]
+        .as_i64()
+        .expect("pid") as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let count = || {
+        let out = env.oci(&["ps", "--format", "json", &id]);
+        serde_json::from_slice::<Vec<i32>>(&out.stdout)
+            .map(|p| p.len())
+            .unwrap_or(0)
+    };
+    while count() < 3 {
+        assert!(Instant::now() < deadline, "the sleeps never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Only init dies; its children live on in the host's pid namespace.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill init");
+    env.wait_status(&id, "stopped");
+    assert_eq!(count(), 2, "the children outlive init");
+    let out = env.oci(&["delete", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The cgroups could not be removed while a live process remained in them.
+    env.assert_gone(&id);
+}
