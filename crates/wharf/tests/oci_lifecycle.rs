@@ -455,16 +455,9 @@ fn a_failing_poststop_hook_warns_and_the_rest_continue() {
 #[test]
 fn exec_into_a_paused_container_needs_ignore_paused() {
     let env = Env::new("pexec");
-    let b = env.bundle("pexec", "docker", |v| {
+    let id = env.run_detached("pexec", "docker", |v| {
         v["process"]["args"] = serde_json::json!(["sleep", "30"]);
     });
-    let id = env.id("pexec");
-    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(env.oci(&["pause", &id]).status.success());
     let out = env.oci(&["exec", "-d", &id, "true"]);
     assert!(
@@ -499,18 +492,11 @@ fn exec_into_a_paused_container_needs_ignore_paused() {
 #[test]
 fn events_stream_stats_and_oom_kills_until_the_container_goes() {
     let env = Env::new("events");
-    let b = env.bundle("ev", "docker", |v| {
+    let id = env.run_detached("ev", "docker", |v| {
         v["process"]["args"] = serde_json::json!(["sleep", "30"]);
         v["linux"]["resources"]["memory"] =
             serde_json::json!({"limit": 32 << 20, "swap": 32 << 20});
     });
-    let id = env.id("ev");
-    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let log = env.dir.path().join("events.log");
     let mut events = env
         .oci_cmd(&["events", "--interval", "1s", &id])
@@ -552,48 +538,30 @@ fn events_stream_stats_and_oom_kills_until_the_container_goes() {
     env.assert_gone(&id);
 }
 
-#[test]
-fn sigkill_without_a_pid_namespace_kills_every_process() {
-    let env = Env::new("hostpid");
-    let b = env.bundle("hp", "docker", |v| {
+/// A running container without a pid namespace of its own whose init has two children.
+fn sleepers_sharing_the_host_pid_namespace(env: &Env, name: &str) -> String {
+    let id = env.run_detached(name, "docker", |v| {
         v["process"]["args"] = serde_json::json!(["sh", "-c", "sleep 30 & sleep 30 & wait"]);
         v["linux"]["namespaces"]
             .as_array_mut()
             .expect("namespaces")
             .retain(|ns| ns["type"] != "pid");
     });
-    let id = env.id("hp");
-    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let count = || {
-        let out = env.oci(&["ps", "--format", "json", &id]);
-        serde_json::from_slice::<Vec<i32>>(&out.stdout)
-            .map(|p| p.len())
-            .unwrap_or(0)
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while count() < 3 {
-        assert!(Instant::now() < deadline, "the sleeps never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    env.wait_until("init and two sleeps", || env.process_count(&id) == 3);
+    id
+}
+
+#[test]
+fn sigkill_without_a_pid_namespace_kills_every_process() {
+    let env = Env::new("hostpid");
+    let id = sleepers_sharing_the_host_pid_namespace(&env, "hp");
     let out = env.oci(&["kill", &id, "KILL"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    while count() > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "processes outlived SIGKILL: {}",
-            count()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    env.wait_until("every process gone", || env.process_count(&id) == 0);
     // A stopped container cannot be signalled one process at a time.
     let out = env.oci(&["kill", &id, "TERM"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
@@ -604,7 +572,7 @@ fn sigkill_without_a_pid_namespace_kills_every_process() {
 #[test]
 fn exec_inherits_the_containers_process_and_applies_its_own_flags() {
     let env = Env::new("execinh");
-    let b = env.bundle("ei", "docker", |v| {
+    let id = env.run_detached("ei", "docker", |v| {
         v["process"]["args"] = serde_json::json!(["sleep", "30"]);
         v["process"]["user"]["umask"] = 63.into();
         v["process"]["env"]
@@ -612,13 +580,6 @@ fn exec_inherits_the_containers_process_and_applies_its_own_flags() {
             .expect("env")
             .push("FROM_SPEC=1".into());
     });
-    let id = env.id("ei");
-    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let exec = |args: &[&str]| {
         let mut all = vec!["exec"];
         all.extend_from_slice(args);
@@ -722,34 +683,10 @@ fn runc_details_signal_zero_pid_file_and_piped_process() {
 #[test]
 fn delete_ends_what_outlives_init_without_a_pid_namespace() {
     let env = Env::new("initgone");
-    let b = env.bundle("ig", "docker", |v| {
-        v["process"]["args"] = serde_json::json!(["sh", "-c", "sleep 30 & sleep 30 & wait"]);
-        v["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("namespaces")
-            .retain(|ns| ns["type"] != "pid");
-    });
-    let id = env.id("ig");
-    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let id = sleepers_sharing_the_host_pid_namespace(&env, "ig");
     let init = env.wait_status(&id, "running")["pid"]
         .as_i64()
         .expect("pid") as i32;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let count = || {
-        let out = env.oci(&["ps", "--format", "json", &id]);
-        serde_json::from_slice::<Vec<i32>>(&out.stdout)
-            .map(|p| p.len())
-            .unwrap_or(0)
-    };
-    while count() < 3 {
-        assert!(Instant::now() < deadline, "the sleeps never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     // Only init dies; its children live on in the host's pid namespace.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(init),
@@ -757,7 +694,7 @@ fn delete_ends_what_outlives_init_without_a_pid_namespace() {
     )
     .expect("kill init");
     env.wait_status(&id, "stopped");
-    assert_eq!(count(), 2, "the children outlive init");
+    assert_eq!(env.process_count(&id), 2, "the children outlive init");
     let out = env.oci(&["delete", &id]);
     assert!(
         out.status.success(),

@@ -8,16 +8,9 @@ use support::Env;
 #[test]
 fn a_container_joins_another_ones_namespaces_by_path() {
     let env = Env::new("join");
-    let a = env.bundle("a", "docker", |v| {
+    let a_id = env.run_detached("a", "docker", |v| {
         v["process"]["args"] = serde_json::json!(["sleep", "30"]);
     });
-    let a_id = env.id("a");
-    let out = env.oci(&["run", "-d", "--bundle", a.to_str().expect("utf8"), &a_id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let pid = env.wait_status(&a_id, "running")["pid"]
         .as_i64()
         .expect("pid");
@@ -214,20 +207,13 @@ fn process_identity_env_cwd_and_umask() {
 #[test]
 fn cpu_and_memory_settings_reach_the_cgroup() {
     let env = Env::new("cgset");
-    let b = env.bundle("cg", "docker", |v| {
+    let id = env.run_detached("cg", "docker", |v| {
         v["process"]["args"] = serde_json::json!(["sleep", "30"]);
         v["linux"]["resources"]["cpu"] =
             serde_json::json!({"shares": 512, "quota": 50000, "period": 100000, "cpus": "0"});
         v["linux"]["resources"]["memory"] =
             serde_json::json!({"limit": 64 << 20, "reservation": 32 << 20});
     });
-    let id = env.id("cg");
-    let out = env.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let read = |p: String| std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         let dir = format!("/sys/fs/cgroup/wharf/{id}");

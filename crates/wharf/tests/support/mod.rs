@@ -179,6 +179,45 @@ impl Env {
         )
     }
 
+    /// Makes bundle `name` of `profile` edited by `edit` and starts it detached (`run -d`);
+    /// returns the container id.
+    pub fn run_detached(
+        &self,
+        name: &str,
+        profile: &str,
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> String {
+        let b = self.bundle(name, profile, edit);
+        let id = self.id(name);
+        let out = self.oci(&["run", "-d", "--bundle", b.to_str().expect("utf8"), &id]);
+        assert!(
+            out.status.success(),
+            "run -d {id}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        id
+    }
+
+    /// How many processes the container's cgroup holds (`ps --format json`).
+    pub fn process_count(&self, id: &str) -> usize {
+        let out = self.oci(&["ps", "--format", "json", id]);
+        serde_json::from_slice::<Vec<i32>>(&out.stdout)
+            .map(|p| p.len())
+            .unwrap_or(0)
+    }
+
+    /// Polls until `cond` holds (10 s at most), failing with `what`.
+    pub fn wait_until(&self, what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !cond() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting: {what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
     /// Polls `state` until the container reports `want` (10 s at most); returns that state.
     pub fn wait_status(&self, id: &str, want: &str) -> serde_json::Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
