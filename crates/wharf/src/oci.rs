@@ -367,9 +367,10 @@ pub fn main(args: OciArgs) -> Result<i32> {
         }
         OciCommand::Kill(a) => {
             let mut c = rt()?.load(&id(&a.id)?)?;
-            // Signal 0 asks whether the container can be signalled at all.
+            // Signal 0 asks whether the container can be signalled at all (with --all a
+            // stopped one can: its other processes may outlive init).
             if a.signal.as_deref() == Some("0") {
-                if matches!(c.status(), ContainerStatus::Stopped) {
+                if !a.all && matches!(c.status(), ContainerStatus::Stopped) {
                     bail!("container not running");
                 }
                 return Ok(0);

@@ -676,6 +676,10 @@ fn runc_details_signal_zero_pid_file_and_piped_process() {
     env.wait_status(&id, "stopped");
     let out = env.oci(&["kill", &id, "0"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("container not running"));
+    assert!(
+        env.oci(&["kill", "--all", &id, "0"]).status.success(),
+        "--all may signal a stopped one"
+    );
     assert!(env.oci(&["delete", &id]).status.success());
     env.assert_gone(&id);
 }
