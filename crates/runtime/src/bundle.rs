@@ -395,15 +395,33 @@ fn dir_mode(rootfs: &Path, dest: &Path) -> Option<u32> {
 /// Capabilities this build does not know are dropped with a warning, as runc does: a spec
 /// written for a newer kernel still runs.
 pub fn parse_spec(path: &Path, text: &[u8]) -> Result<Spec> {
-    let mut value: serde_json::Value =
-        serde_json::from_slice(text).map_err(|e| Error::InvalidSpec {
-            path: path.to_path_buf(),
-            field: format!("line {} column {}", e.line(), e.column()),
-            reason: e.to_string(),
-        })?;
+    let mut value = parse_value(path, text)?;
+    if let Some(process) = value.get_mut("process") {
+        for unknown in drop_unknown_capabilities(process) {
+            tracing::warn!("{}: ignoring unknown capability {unknown}", path.display());
+        }
+    }
+    deserialize(path, value)
+}
+
+/// Parses a process.json (runc's `exec --process`) the way [`parse_spec`] parses a spec.
+pub fn parse_process(path: &Path, text: &[u8]) -> Result<oci_spec::runtime::Process> {
+    let mut value = parse_value(path, text)?;
     for unknown in drop_unknown_capabilities(&mut value) {
         tracing::warn!("{}: ignoring unknown capability {unknown}", path.display());
     }
+    deserialize(path, value)
+}
+
+fn parse_value(path: &Path, text: &[u8]) -> Result<serde_json::Value> {
+    serde_json::from_slice(text).map_err(|e| Error::InvalidSpec {
+        path: path.to_path_buf(),
+        field: format!("line {} column {}", e.line(), e.column()),
+        reason: e.to_string(),
+    })
+}
+
+fn deserialize<T: serde::de::DeserializeOwned>(path: &Path, value: serde_json::Value) -> Result<T> {
     serde_path_to_error::deserialize(value).map_err(|e| Error::InvalidSpec {
         path: path.to_path_buf(),
         field: e.path().to_string(),
@@ -411,11 +429,12 @@ pub fn parse_spec(path: &Path, text: &[u8]) -> Result<Spec> {
     })
 }
 
-/// Removes capability names that do not parse from `process.capabilities.*`; returns them.
-fn drop_unknown_capabilities(spec: &mut serde_json::Value) -> Vec<String> {
+/// Removes capability names that do not parse from a process's `capabilities.*`; returns
+/// them.
+fn drop_unknown_capabilities(process: &mut serde_json::Value) -> Vec<String> {
     let mut dropped = Vec::new();
-    let Some(caps) = spec
-        .pointer_mut("/process/capabilities")
+    let Some(caps) = process
+        .pointer_mut("/capabilities")
         .and_then(|c| c.as_object_mut())
     else {
         return dropped;

@@ -65,8 +65,9 @@ pub struct CreateOptions {
 /// umask, rlimits, scheduler, capabilities and environment unless told otherwise.
 #[derive(Debug, Default)]
 pub struct ExecOptions {
-    /// A process.json (runc's `--process`) instead of the fields below.
-    pub process: Option<PathBuf>,
+    /// The whole process (runc's `--process` file, parsed with
+    /// [`crate::bundle::parse_process`]) instead of the fields below.
+    pub process: Option<oci_spec::runtime::Process>,
     /// Give the process a terminal (its pty master goes to `console_socket`).
     pub tty: bool,
     pub args: Vec<String>,
@@ -107,6 +108,12 @@ impl Runtime {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// A directory of the state root for files that are not containers (effective configs,
+    /// process files, console sockets): `list` does not look in it.
+    pub fn private_dir(&self) -> PathBuf {
+        self.root.join(BUNDLES)
     }
 
     fn builder(&self, id: &ContainerId) -> Result<ContainerBuilder> {
@@ -388,10 +395,10 @@ impl Container {
         let s = &self.inner.state;
         let stopped = self.status() == ContainerStatus::Stopped;
         // The effective configuration holds the rootfs as an absolute path.
-        let rootfs = fs::read(self.effective.join("config.json"))
+        let rootfs = self
+            .effective_spec()
             .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["root"]["path"].as_str().map(PathBuf::from))
+            .and_then(|spec| spec.root().as_ref().map(|r| r.path().clone()))
             .unwrap_or_else(|| self.origin.join("rootfs"));
         State {
             oci_version: crate::spec::OCI_VERSION.to_string(),
@@ -539,25 +546,22 @@ impl Container {
             return Err(self.wrong_state("exec"));
         }
         check_pid_file(opts.pid_file.as_deref())?;
-        // The process to run, as a process.json libcontainer reads: the user's, or one built
-        // from the container's config.
-        let built = match &opts.process {
-            Some(_) => None,
-            None => {
-                let process = self.exec_process(&opts)?;
-                let path = self.effective.join(format!(
-                    "exec-{}-{}.json",
-                    std::process::id(),
-                    Utc::now().timestamp_nanos_opt().unwrap_or_default()
-                ));
-                let json = serde_json::to_vec(&process).map_err(|e| Error::InvalidArgument {
-                    name: "process".into(),
-                    reason: e.to_string(),
-                })?;
-                fs::write(&path, json).map_err(|e| Error::io("write", &path, e))?;
-                Some(RemoveOnDrop(path))
-            }
+        // The process to run, written as the process.json libcontainer reads: the caller's, or
+        // one built from the container's config.
+        let process = match &opts.process {
+            Some(p) => p.clone(),
+            None => self.exec_process(&opts)?,
         };
+        let process_file = RemoveOnDrop(self.effective.join(format!(
+            "exec-{}-{}.json",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        )));
+        let json = serde_json::to_vec(&process).map_err(|e| Error::InvalidArgument {
+            name: "process".into(),
+            reason: e.to_string(),
+        })?;
+        fs::write(&process_file.0, json).map_err(|e| Error::io("write", &process_file.0, e))?;
         let _warmup = host::CgroupAttachWarmup::start();
         let id = ContainerId::new(self.id())?;
         let mut builder = runtime
@@ -575,27 +579,21 @@ impl Container {
         if let Some(fd) = opts.stdio.stderr {
             builder = builder.with_stderr(fd);
         }
-        let process_file = opts
-            .process
-            .clone()
-            .or_else(|| built.as_ref().map(|b| b.0.clone()));
         let result = builder
             .as_tenant()
             .with_detach(opts.console_socket.is_some())
             .with_ignore_paused(opts.ignore_paused)
-            .with_process(process_file.as_ref())
+            .with_process(Some(&process_file.0))
             .build()
             .map(|pid| pid.as_raw())
             .map_err(|e| Error::container("exec", e));
-        drop(built);
+        drop(process_file);
         result
     }
 
     /// The container's own process with the exec options applied (runc's `exec` semantics).
     fn exec_process(&self, opts: &ExecOptions) -> Result<oci_spec::runtime::Process> {
-        let path = self.effective.join("config.json");
-        let text = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-        let spec = crate::bundle::parse_spec(&path, &text)?;
+        let spec = self.effective_spec()?;
         let mut p = spec.process().clone().unwrap_or_default();
         p.set_args(Some(opts.args.clone()));
         p.set_terminal(Some(opts.tty));
@@ -674,19 +672,26 @@ impl Container {
         })
     }
 
+    /// The configuration the container was created with (see [`crate::bundle`]).
+    fn effective_spec(&self) -> Result<oci_spec::runtime::Spec> {
+        let path = self.effective.join("config.json");
+        let text = fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+        crate::bundle::parse_spec(&path, &text)
+    }
+
     /// Whether the container has a pid namespace of its own (per its effective config).
     fn has_private_pid_namespace(&self) -> bool {
-        fs::read(self.effective.join("config.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|v| {
-                v["linux"]["namespaces"].as_array().map(|nss| {
-                    nss.iter().any(|ns| {
-                        ns["type"] == "pid" && ns["path"].as_str().is_none_or(str::is_empty)
-                    })
+        let Ok(spec) = self.effective_spec() else {
+            return true;
+        };
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|nss| {
+                nss.iter().any(|ns| {
+                    ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && ns.path().is_none()
                 })
             })
-            .unwrap_or(true)
     }
 
     /// Whether any process is left in the container's cgroup, read straight from

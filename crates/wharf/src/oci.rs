@@ -474,15 +474,6 @@ fn create(rt: &Runtime, a: &CreateArgs) -> Result<runtime::Container> {
     Ok(c)
 }
 
-/// Removes a file of ours when dropped.
-struct RemoveFile(PathBuf);
-
-impl Drop for RemoveFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// Whether the bundle's spec asks for a terminal (read before create, to decide whether we
 /// need our own console socket).
 fn wants_terminal(bundle: &Path) -> bool {
@@ -496,7 +487,7 @@ fn wants_terminal(bundle: &Path) -> bool {
 fn run(rt: &Runtime, mut a: RunArgs) -> Result<i32> {
     let bundle = bundle_dir(&a.create.bundle);
     let console = if !a.detach && a.create.console_socket.is_none() && wants_terminal(&bundle) {
-        let sock = ConsoleSocket::bind(&rt.root().join(".bundles"), &a.create.id)?;
+        let sock = ConsoleSocket::bind(&rt.private_dir(), &a.create.id)?;
         a.create.console_socket = Some(sock.path().to_path_buf());
         Some(sock)
     } else {
@@ -551,31 +542,21 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
         let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
         env.insert(k.to_string(), v.to_string());
     }
-    // A process.json with terminal:true also needs a console. It is read once and kept in a
-    // file of ours: it may be a pipe (`--process <(...)`) that cannot be read twice.
+    // A process.json is read once (it may be a pipe: `--process <(...)`); with terminal:true
+    // it needs a console too.
     let process = match &a.process {
         Some(path) => {
             let text = std::fs::read(path)
                 .with_context(|| format!("read process file {}", path.display()))?;
-            let copy = rt
-                .root()
-                .join(".bundles")
-                .join(format!("process-{}.json", std::process::id()));
-            std::fs::write(&copy, &text).with_context(|| format!("write {}", copy.display()))?;
-            Some((copy, text))
+            Some(runtime::bundle::parse_process(path, &text)?)
         }
         None => None,
     };
-    let _remove_copy = process.as_ref().map(|(copy, _)| RemoveFile(copy.clone()));
-    let process_tty = process
-        .as_ref()
-        .and_then(|(_, text)| serde_json::from_slice::<serde_json::Value>(text).ok())
-        .and_then(|v| v["terminal"].as_bool())
-        .unwrap_or(false);
+    let process_tty = process.as_ref().and_then(|p| p.terminal()).unwrap_or(false);
     let tty = a.tty || process_tty;
     let mut console_socket = a.console_socket.clone();
     let console = if tty && !a.detach && console_socket.is_none() {
-        let sock = ConsoleSocket::bind(&rt.root().join(".bundles"), &a.id)?;
+        let sock = ConsoleSocket::bind(&rt.private_dir(), &a.id)?;
         console_socket = Some(sock.path().to_path_buf());
         Some(sock)
     } else {
@@ -590,7 +571,7 @@ fn exec(rt: &Runtime, a: ExecArgs) -> Result<i32> {
     let pid = c.exec(
         rt,
         ExecOptions {
-            process: process.as_ref().map(|(copy, _)| copy.clone()),
+            process,
             tty,
             args: a.command.clone(),
             env,
