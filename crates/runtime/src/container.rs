@@ -502,9 +502,22 @@ impl Container {
             }
             let _ = cgroup.freeze(FreezerState::Thawed);
         }
-        self.inner
-            .delete(force)
-            .map_err(|e| Error::container("delete", e))?;
+        match self.inner.delete(force) {
+            Ok(()) => {}
+            // libcontainer runs the poststop hooks after removing the cgroup and stops there
+            // when one fails, leaving a container nobody can delete (its hook runner may even
+            // be gone, after an upgrade). The spec makes a poststop failure a warning: finish
+            // the removal.
+            Err(libcontainer::error::LibcontainerError::Hook(e)) => {
+                tracing::warn!(container = %self.id(), "poststop hook failed: {}", chain(&e));
+                match fs::remove_dir_all(&self.inner.root) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io("remove", &self.inner.root, e)),
+                }
+            }
+            Err(e) => return Err(Error::container("delete", e)),
+        }
         match fs::remove_dir_all(&self.effective) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

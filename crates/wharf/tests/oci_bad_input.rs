@@ -319,3 +319,40 @@ fn errors_reach_the_json_log_as_runc_writes_it() {
         "{line}"
     );
 }
+
+#[test]
+fn delete_succeeds_when_a_poststop_hook_cannot_run() {
+    let env = Env::new("hookgone");
+    // The hook runner is the binary that created the container; here it is gone by the time
+    // of delete (as after an upgrade or a move).
+    let old = env.dir.path().join("wharf-old");
+    std::fs::copy(support::WHARF, &old).expect("copy wharf");
+    let b = env.bundle("hg", "docker", |v| {
+        v["process"]["args"] = serde_json::json!(["true"]);
+        v["hooks"] = serde_json::json!({"poststop": [{"path": "/bin/true"}]});
+    });
+    let id = env.id("hg");
+    let out = std::process::Command::new(&old)
+        .arg("oci")
+        .arg("--root")
+        .arg(env.root())
+        .args(["create", "--bundle", b.to_str().expect("utf8"), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("create");
+    assert!(out.success());
+    std::fs::remove_file(&old).expect("remove the old binary");
+    let out = env.oci(&["delete", "--force", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("poststop"),
+        "a warning names the hook"
+    );
+    env.assert_gone(&id);
+}
