@@ -1,5 +1,6 @@
 //! `wharf`: one binary for every role. Wiring only; the work lives in the library crates.
 
+mod cli;
 mod foreground;
 mod logging;
 mod oci;
@@ -16,6 +17,10 @@ use clap::{Parser, Subcommand};
     about = "Build, ship and run containers; operate them across a cluster"
 )]
 struct Cli {
+    /// The daemon's socket: `unix:///path` (default unix:///run/wharf/docker.sock, or
+    /// $WHARF_HOST, or $DOCKER_HOST). `wharf daemon` listens on every one given.
+    #[arg(short = 'H', long = "host", global = true)]
+    host: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -25,6 +30,13 @@ enum Command {
     /// The OCI runtime (what runc does): create, start, exec, kill and delete containers from
     /// OCI bundles.
     Oci(oci::OciArgs),
+    /// The engine daemon: images, containers and volumes behind the Docker Engine API.
+    Daemon(engine::daemon::DaemonArgs),
+    /// A container's supervisor (started by the daemon, not by hand).
+    #[command(hide = true)]
+    Shim(shim::cli::Args),
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
 /// Invoked through a link named `runc` or `wharf-oci`, wharf behaves as `wharf oci`, so that
@@ -61,6 +73,9 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Daemon(args) => engine::daemon::main(cli.host, args),
+        Command::Shim(args) => shim::cli::main(args),
+        Command::Client(command) => cli::main(cli.host, command),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(255)),

@@ -1,0 +1,3 @@
+//! The engine: images, containers and volumes, and the Docker Engine API that serves them.
+
+pub mod daemon;

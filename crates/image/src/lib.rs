@@ -1,0 +1,1 @@
+//! Images: digests, references, the content store, the image store and archive formats.
