@@ -64,27 +64,76 @@ fn invalid(msg: impl Into<String>) -> ArchiveError {
     ArchiveError::Invalid(msg.into())
 }
 
-/// Wraps `reader` so it yields the uncompressed bytes: gzip and zstd are recognised by their
-/// magic bytes, anything else passes through.
-pub fn decompressed<'a>(
-    mut reader: impl Read + Send + 'a,
-) -> io::Result<Box<dyn Read + Send + 'a>> {
-    let mut head = [0u8; 4];
-    let mut n = 0;
-    while n < head.len() {
-        match reader.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+/// A reader yielding the uncompressed bytes of a plain, gzip or zstd stream, recognised by
+/// its magic bytes.
+pub struct Decompressor<R: Read> {
+    inner: DecompressorInner<R>,
+}
+
+type Rejoined<R> = io::Chain<Cursor<Vec<u8>>, R>;
+
+enum DecompressorInner<R: Read> {
+    Plain(Rejoined<R>),
+    Gzip(Box<flate2::read::MultiGzDecoder<Rejoined<R>>>),
+    Zstd(zstd::stream::read::Decoder<'static, io::BufReader<Rejoined<R>>>),
+}
+
+impl<R: Read> std::fmt::Debug for Decompressor<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decompressor")
+            .field("compression", &self.compression())
+            .finish()
+    }
+}
+
+impl<R: Read> Decompressor<R> {
+    /// Reads the first bytes of `reader` to tell its compression.
+    pub fn new(mut reader: R) -> io::Result<Self> {
+        let mut head = [0u8; 4];
+        let mut n = 0;
+        while n < head.len() {
+            match reader.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let whole = Cursor::new(head[..n].to_vec()).chain(reader);
+        let inner = match Compression::detect(&head[..n]) {
+            Compression::None => DecompressorInner::Plain(whole),
+            Compression::Gzip => {
+                DecompressorInner::Gzip(Box::new(flate2::read::MultiGzDecoder::new(whole)))
+            }
+            Compression::Zstd => DecompressorInner::Zstd(zstd::stream::read::Decoder::new(whole)?),
+        };
+        Ok(Decompressor { inner })
+    }
+
+    /// The compression found.
+    pub fn compression(&self) -> Compression {
+        match self.inner {
+            DecompressorInner::Plain(_) => Compression::None,
+            DecompressorInner::Gzip(_) => Compression::Gzip,
+            DecompressorInner::Zstd(_) => Compression::Zstd,
         }
     }
-    let whole = Cursor::new(head[..n].to_vec()).chain(reader);
-    Ok(match Compression::detect(&head[..n]) {
-        Compression::None => Box::new(whole),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(whole)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(whole)?),
-    })
+}
+
+impl<R: Read> Read for Decompressor<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            DecompressorInner::Plain(r) => r.read(buf),
+            DecompressorInner::Gzip(r) => r.read(buf),
+            DecompressorInner::Zstd(r) => r.read(buf),
+        }
+    }
+}
+
+/// Wraps `reader` so it yields the uncompressed bytes: gzip and zstd are recognised by their
+/// magic bytes, anything else passes through.
+pub fn decompressed<'a>(reader: impl Read + Send + 'a) -> io::Result<Box<dyn Read + Send + 'a>> {
+    Ok(Box::new(Decompressor::new(reader)?))
 }
 
 /// The compression of a stored blob, judged by its first bytes.
@@ -222,6 +271,8 @@ impl Members<'_> {
     ) -> Result<(), ArchiveError> {
         let actual = match self.uncompressed.get(blob) {
             Some(d) => d.clone(),
+            // A plain tar is its own uncompressed content: no need to read it again.
+            None if blob_compression(self.content, blob)? == Compression::None => blob.clone(),
             None => {
                 let (d, _) = uncompressed_digest(self.content, blob).map_err(|e| {
                     invalid(format!("layer {path}: cannot read or decompress: {e}"))
@@ -398,7 +449,9 @@ struct DockerManifestEntry {
 
 /// Reads a `docker save` archive (either format) or an OCI image layout tar, putting every blob
 /// into `content` and returning the images described. Nothing is recorded in an image store.
+/// The archive itself may be gzip or zstd compressed, as `docker load` accepts.
 pub fn load(reader: impl Read, content: &ContentStore) -> Result<Vec<LoadedImage>, ArchiveError> {
+    let reader = Decompressor::new(reader).map_err(|e| invalid(format!("reading archive: {e}")))?;
     let mut m = read_members(reader, content)?;
     let images = if m.exists("manifest.json") {
         load_docker(&mut m)?

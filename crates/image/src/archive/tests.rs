@@ -596,3 +596,77 @@ fn skopeo_accepts_saved_archives() {
         );
     }
 }
+
+#[test]
+fn loads_compressed_archive() {
+    let (tar, d1, _) = legacy_archive();
+    for input in [gzip(&tar), zstd_of(&tar)] {
+        let (_d, content, _) = stores();
+        let imgs = load(&input[..], &content).expect("load compressed archive");
+        assert!(imgs.iter().any(|i| i.config_digest == d1));
+    }
+}
+
+/// The test image path the engine uses: Debian's busybox-static turned into a rootfs by
+/// scripts/busybox-rootfs.sh, imported, saved, and read back (and by skopeo when present).
+#[test]
+fn busybox_rootfs_import_save_load() {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/busybox-rootfs.sh");
+    let (dir, content, images) = stores();
+    let rootfs = dir.path().join("rootfs");
+    let out = Command::new("sh").arg(&script).arg(&rootfs).output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            eprintln!(
+                "note: busybox-rootfs.sh failed (busybox-static missing?); skipping: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("note: cannot run busybox-rootfs.sh ({e}); skipping");
+            return;
+        }
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", &rootfs).expect("tar rootfs");
+    let rootfs_tar = gzip(&b.into_inner().expect("tar"));
+    let (desc, diff_id) = import_layer(&rootfs_tar[..], &content).expect("import");
+    let mut opts = NewImageConfig::new(Some(diff_id.clone()));
+    opts.config.cmd = Some(vec!["sh".into()]);
+    let rec = images
+        .create(&new_image_config(&opts), vec![desc], vec![diff_id])
+        .expect("create");
+    images
+        .tag(&rec.id, &Reference::parse("busybox").expect("ref"))
+        .expect("tag");
+    let rec = images.resolve("busybox:latest").expect("resolve");
+
+    let path = dir.path().join("busybox.tar");
+    let f = std::fs::File::create(&path).expect("create");
+    save_docker(&[(rec.clone(), vec!["busybox".into()])], &content, f).expect("save");
+    let (_d2, content2, images2) = stores();
+    let loaded = load(std::fs::File::open(&path).expect("open"), &content2).expect("load");
+    let recs = record(&images2, &loaded);
+    assert_eq!(recs[0].id, rec.id);
+    assert_eq!(recs[0].repo_tags, vec!["docker.io/library/busybox:latest"]);
+
+    if Command::new("skopeo").arg("--version").output().is_ok() {
+        let target = format!("docker-archive:{}", path.display());
+        let out = Command::new("skopeo")
+            .args(["inspect", &target])
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(v["Os"], "linux");
+        assert_eq!(v["Layers"].as_array().map(Vec::len), Some(1));
+    }
+}
