@@ -89,6 +89,7 @@ pub(crate) struct Extractor {
     mode: Mode,
     dir_times: Vec<(Vec<Vec<u8>>, i64)>,
     size: u64,
+    buf: Vec<u8>,
 }
 
 impl Extractor {
@@ -99,6 +100,7 @@ impl Extractor {
             mode,
             dir_times: Vec::new(),
             size: 0,
+            buf: vec![0u8; 128 * 1024],
         }
     }
 
@@ -216,7 +218,7 @@ impl Extractor {
                 self.replace_target(parent.as_fd(), name, false, &shown)?;
                 sys::symlinkat(&target, parent.as_fd(), name)
                     .ctx(|| format!("creating symlink {shown:?}"))?;
-                self.set_meta_at(parent.as_fd(), name, &meta, &shown, false)
+                self.set_meta_at(parent.as_fd(), name, &meta, &shown)
             }
             EntryType::Link => {
                 let target = entry
@@ -229,7 +231,11 @@ impl Extractor {
                 self.replace_target(parent.as_fd(), name, false, &shown)?;
                 sys::mknodat(parent.as_fd(), name, libc::S_IFIFO | 0o600, 0)
                     .ctx(|| format!("creating fifo {shown:?}"))?;
-                self.set_meta_at(parent.as_fd(), name, &meta, &shown, true)
+                // Through a descriptor (a non-blocking read open of a fifo needs no writer),
+                // so a name swapped for a symlink meanwhile can never redirect the chmod.
+                let fifo = sys::open_file_nofollow(parent.as_fd(), name)
+                    .ctx(|| format!("opening fifo {shown:?}"))?;
+                self.set_meta_fd(fifo.as_fd(), &meta, &shown, true)
             }
             EntryType::Char | EntryType::Block => {
                 Err(self.refuse(&shown, "device nodes are not allowed"))
@@ -338,9 +344,23 @@ impl Extractor {
         )
         .ctx(|| format!("creating file {shown:?}"))?;
         let mut file = File::from(fd);
-        let mut buf = vec![0u8; 128 * 1024];
+        let mut buf = std::mem::take(&mut self.buf);
+        let res = self.copy_data(&mut file, &mut buf, shown, entry, errors);
+        self.buf = buf;
+        res?;
+        self.set_meta_fd(file.as_fd(), meta, shown, true)
+    }
+
+    fn copy_data<R: Read>(
+        &mut self,
+        file: &mut File,
+        buf: &mut [u8],
+        shown: &str,
+        entry: &mut tar::Entry<'_, R>,
+        errors: &StreamErrors,
+    ) -> Result<()> {
         loop {
-            let n = match entry.read(&mut buf) {
+            let n = match entry.read(buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -350,7 +370,7 @@ impl Extractor {
                 .ctx(|| format!("writing file {shown:?}"))?;
             self.size += n as u64;
         }
-        self.set_meta_fd(file.as_fd(), meta, shown, true)
+        Ok(())
     }
 
     fn dir(&mut self, parent: BorrowedFd<'_>, name: &[u8], shown: &str, meta: &Meta) -> Result<()> {
@@ -483,20 +503,16 @@ impl Extractor {
         Ok(())
     }
 
-    /// Metadata of a symlink or fifo, by name (never following it).
+    /// Metadata of a symlink, by name (never following it; symlinks have no mode).
     fn set_meta_at(
         &self,
         dir: BorrowedFd<'_>,
         name: &[u8],
         meta: &Meta,
         shown: &str,
-        chmod: bool,
     ) -> Result<()> {
         sys::lchown_at(dir, name, meta.uid, meta.gid)
             .ctx(|| format!("setting the owner of {shown:?}"))?;
-        if chmod {
-            sys::fchmodat(dir, name, meta.mode).ctx(|| format!("setting the mode of {shown:?}"))?;
-        }
         for (xname, value) in &meta.xattrs {
             self.set_xattr(XattrSink::At(dir, name), shown, xname, value)?;
         }

@@ -259,13 +259,6 @@ pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> io::Result<()> {
     check(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })
 }
 
-/// `fchmodat(dir, name, mode, 0)`: only for names known not to be symlinks.
-pub(crate) fn fchmodat(dir: BorrowedFd<'_>, name: &[u8], mode: libc::mode_t) -> io::Result<()> {
-    let c = cstr(name)?;
-    // SAFETY: valid fd and NUL-terminated name.
-    check(unsafe { libc::fchmodat(dir.as_raw_fd(), c.as_ptr(), mode, 0) })
-}
-
 fn timespecs(sec: i64) -> [libc::timespec; 2] {
     let ts = libc::timespec {
         tv_sec: sec as libc::time_t,

@@ -984,3 +984,42 @@ fn clean_tmp_removes_leftovers() {
     );
     let _: PathBuf = f.store.diff_dir(&sha(b"x"));
 }
+
+#[test]
+fn long_names_xattrs_and_fifos_survive_a_diff_roundtrip() {
+    let f = Fixture::new();
+    let _g = guard(&f.store, "long");
+    let merged = f.store.prepare("long", None).expect("prepare");
+    let deep = format!("{}/{}", "d".repeat(80), "f".repeat(90));
+    std::fs::create_dir_all(merged.join("d".repeat(80))).expect("mkdir");
+    std::fs::write(merged.join(&deep), b"deep").expect("write");
+    let long_target = format!("/{}", "t".repeat(150));
+    std::os::unix::fs::symlink(&long_target, merged.join("longlink")).expect("symlink");
+    crate::sys::lsetxattr(&merged.join(&deep), b"user.note", b"kept").expect("setxattr");
+    let fifo =
+        std::ffi::CString::new(merged.join("pipe").as_os_str().as_encoded_bytes()).expect("path");
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o620) }, 0, "mkfifo");
+    std::fs::set_permissions(merged.join("pipe"), std::fs::Permissions::from_mode(0o620))
+        .expect("chmod");
+
+    let mut out = Vec::new();
+    let diff_id = f.store.diff("long", &mut out).expect("diff");
+    let layer = f
+        .store
+        .apply(None, out.as_slice(), Some(&diff_id))
+        .expect("apply the diff");
+    let d = f.store.diff_dir(&layer.chain_id);
+    assert_eq!(std::fs::read(d.join(&deep)).expect("read"), b"deep");
+    assert_eq!(
+        crate::sys::lget_xattr(&d.join(&deep), b"user.note").expect("getxattr"),
+        Some(b"kept".to_vec())
+    );
+    assert_eq!(
+        std::fs::read_link(d.join("longlink")).expect("readlink"),
+        Path::new(&long_target)
+    );
+    let p = lstat(&d.join("pipe"));
+    assert!(p.file_type().is_fifo());
+    assert_eq!(p.permissions().mode() & 0o7777, 0o620);
+}
