@@ -867,7 +867,8 @@ pub fn save_docker(
         );
         let manifest_bytes = manifest.to_bytes();
         let md = out.blob_bytes(&manifest_bytes)?;
-        let mdesc = Descriptor::new(MEDIA_TYPE_OCI_MANIFEST, md, manifest_bytes.len() as u64);
+        let mut mdesc = Descriptor::new(MEDIA_TYPE_OCI_MANIFEST, md, manifest_bytes.len() as u64);
+        mdesc.platform = Some(rec.config.platform());
         if tags.is_empty() {
             index.push(index_entry(&mdesc, None));
         }
@@ -925,7 +926,8 @@ pub fn save_oci(
             .media_type
             .as_deref()
             .unwrap_or(MEDIA_TYPE_OCI_MANIFEST);
-        let mdesc = Descriptor::new(media_type, rec.manifest.clone(), size);
+        let mut mdesc = Descriptor::new(media_type, rec.manifest.clone(), size);
+        mdesc.platform = Some(rec.config.platform());
         if tags.is_empty() {
             index.push(index_entry(&mdesc, None));
         }
