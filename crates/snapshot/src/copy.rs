@@ -209,9 +209,18 @@ pub fn archive_path(root: &Path, path: &str, w: impl Write) -> Result<()> {
 /// paths, no writing through symlinks (including ones already in the container), no hard
 /// links leaving `dest`, no device nodes. A directory is never replaced by a non-directory
 /// or the other way round. Entries before a refused one stay extracted, as with docker.
-pub fn extract_into(root: &Path, dest: &str, r: impl Read) -> Result<()> {
-    let comps = resolve_components(root, dest.as_bytes(), true)?;
-    let dest_fd = open_below(root, &comps, dest)?;
+///
+/// `dest` is a path inside the container (`/etc`, resolved here as if `root` were `/`), or a
+/// host path below `root` as [`resolve_in_root`] returns it (then taken relative to `root`
+/// and resolved again, which changes nothing for an already resolved path). Either way the
+/// directory is opened from `root` one component at a time without following symlinks.
+pub fn extract_into(root: &Path, dest: impl AsRef<Path>, r: impl Read) -> Result<()> {
+    let dest = dest.as_ref();
+    let inner = dest.strip_prefix(root).unwrap_or(dest);
+    let inner = inner.as_os_str().as_bytes();
+    let shown = dest.to_string_lossy();
+    let comps = resolve_components(root, inner, true)?;
+    let dest_fd = open_below(root, &comps, &shown)?;
     let (reader, errors) = open_tar_stream(r, "archive")?;
     let mut archive = tar::Archive::new(reader);
     Extractor::new(dest_fd, Mode::Copy).unpack(&mut archive, &errors)

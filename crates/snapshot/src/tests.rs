@@ -936,6 +936,11 @@ fn extract_into_follows_the_layer_rules() {
         .bytes();
     crate::extract_into(r, "/abs", gzip(&tar).as_slice()).expect("extract into /etc via symlink");
     assert_eq!(std::fs::read(r.join("etc/new/h")).expect("read"), b"data");
+    // A host path as resolve_in_root returns it works the same.
+    let resolved = crate::resolve_in_root(r, "/abs/new").expect("resolve");
+    let more = Tar::new().file("g", b"more").bytes();
+    crate::extract_into(r, &resolved, more.as_slice()).expect("extract into a resolved path");
+    assert_eq!(std::fs::read(r.join("etc/new/g")).expect("read"), b"more");
 
     let outside = tempfile::tempdir().expect("temp dir");
     std::os::unix::fs::symlink(outside.path(), r.join("etc/out")).expect("symlink");
