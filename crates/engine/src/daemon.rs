@@ -1,8 +1,124 @@
 //! `wharf daemon`: dockerd's flags, the engine behind the Engine API.
 
-#[derive(Debug, clap::Args)]
-pub struct DaemonArgs {}
+use std::path::PathBuf;
 
-pub fn main(_hosts: Vec<String>, _args: DaemonArgs) -> anyhow::Result<i32> {
-    anyhow::bail!("the daemon is not built yet")
+use anyhow::Context;
+
+use crate::engine::{Engine, Options};
+
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// Root of persistent state: images, layers, containers, volumes.
+    #[arg(long = "data-root", default_value = "/var/lib/wharf")]
+    pub data_root: PathBuf,
+    /// Root of run-time state: supervisors, the runtime's state.
+    #[arg(long = "exec-root", default_value = "/run/wharf")]
+    pub exec_root: PathBuf,
+    /// Where to write the daemon's pid.
+    #[arg(short = 'p', long = "pidfile")]
+    pub pidfile: Option<PathBuf>,
+    /// debug, info, warn, error or fatal.
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// Keep containers running while the daemon is down (always on: every container has its
+    /// own supervisor).
+    #[arg(long = "live-restore", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub live_restore: bool,
+}
+
+pub const DEFAULT_SOCKET: &str = "/run/wharf/docker.sock";
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let level = match level {
+        "fatal" | "panic" => "error",
+        "debug" | "info" | "warn" | "error" | "trace" => level,
+        other => anyhow::bail!("invalid --log-level {other:?}: use debug, info, warn, error or fatal"),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},libcontainer=off,libcgroups=error")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    Ok(())
+}
+
+pub fn main(hosts: Vec<String>, args: DaemonArgs) -> anyhow::Result<i32> {
+    init_logging(&args.log_level)?;
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!("the daemon needs to run as root");
+    }
+    let hosts = if hosts.is_empty() {
+        vec![format!("unix://{DEFAULT_SOCKET}")]
+    } else {
+        hosts
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(hosts, args))
+}
+
+async fn run(hosts: Vec<String>, args: DaemonArgs) -> anyhow::Result<i32> {
+    let opts = Options {
+        data_root: std::path::absolute(&args.data_root)?,
+        exec_root: std::path::absolute(&args.exec_root)?,
+        wharf_exe: std::env::current_exe().context("locating the wharf executable")?,
+    };
+    let engine = Engine::open(opts).map_err(|e| anyhow::anyhow!("opening the engine: {e}"))?;
+    let mut listeners = Vec::new();
+    for host in &hosts {
+        if let Some(path) = host.strip_prefix("unix://") {
+            let path = PathBuf::from(path);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            // A socket left by a daemon that died; refuse if one is still answering.
+            if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                anyhow::bail!("{} is in use by another daemon", path.display());
+            }
+            let _ = std::fs::remove_file(&path);
+            let listener = tokio::net::UnixListener::bind(&path)
+                .with_context(|| format!("listening on {}", path.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660));
+            tracing::info!("API listening on {}", path.display());
+            listeners.push(tokio::spawn(crate::api::serve_unix(engine.clone(), listener)));
+        } else if let Some(addr) = host.strip_prefix("tcp://") {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            tracing::warn!("API listening on tcp://{addr} without TLS: anyone who can reach it is root");
+            listeners.push(tokio::spawn(crate::api::serve_tcp(engine.clone(), listener)));
+        } else {
+            anyhow::bail!("invalid host {host:?}: use unix:///path or tcp://host:port");
+        }
+    }
+    if let Some(pidfile) = &args.pidfile {
+        std::fs::write(pidfile, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {}", pidfile.display()))?;
+    }
+    // Containers whose supervisors survived are re-adopted; exits that happened while the
+    // daemon was down are recorded.
+    engine.restore().await;
+    tracing::info!("daemon ready");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down; containers keep running (live-restore)");
+    for host in &hosts {
+        if let Some(path) = host.strip_prefix("unix://") {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    if let Some(pidfile) = &args.pidfile {
+        let _ = std::fs::remove_file(pidfile);
+    }
+    Ok(0)
 }
