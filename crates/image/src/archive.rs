@@ -363,7 +363,11 @@ fn read_members<'c>(
         .entries()
         .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| invalid(format!("reading tar: {e}")))?;
+        let mut entry = entry.map_err(|e| {
+            invalid(format!(
+                "reading tar (truncated, or not a tar archive): {e}"
+            ))
+        })?;
         let raw = String::from_utf8(entry.path_bytes().into_owned())
             .map_err(|e| invalid(format!("entry name is not UTF-8: {:?}", e.as_bytes())))?;
         let path = clean_entry_path(&raw)?;

@@ -317,6 +317,7 @@ fn loads_oci_layout_with_multi_platform_index() {
 fn load_err(tar: &[u8]) -> String {
     let (_d, content, _) = stores();
     let e = load(tar, &content).expect_err("malformed archive must fail");
+    eprintln!("load error: {e}");
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     // Whatever got in is complete and verifies; nothing half-written is visible.
     let report = content.check().expect("check");
