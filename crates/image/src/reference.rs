@@ -218,6 +218,20 @@ impl fmt::Debug for Reference {
     }
 }
 
+impl serde::Serialize for Reference {
+    /// As the full normalised string.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Reference {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Reference::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
 impl std::str::FromStr for Reference {
     type Err = ReferenceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -527,6 +541,14 @@ mod tests {
         ));
         let tag129 = format!("busybox:{}", "t".repeat(129));
         assert!(Reference::parse(&tag129).is_err());
+    }
+
+    #[test]
+    fn serde_as_full_string() {
+        let r = Reference::parse("busybox:1").expect("ref");
+        let j = serde_json::to_string(&r).expect("ser");
+        assert_eq!(j, "\"docker.io/library/busybox:1\"");
+        assert_eq!(serde_json::from_str::<Reference>(&j).expect("de"), r);
     }
 
     #[test]
