@@ -224,7 +224,10 @@ impl Members<'_> {
             Some(Member::Blob(d, n)) => (d.clone(), *n),
             Some(Member::Small(b)) => {
                 let b = b.clone();
-                (self.content.ingest_bytes(&b)?, b.len() as u64)
+                let d = Digest::of(&b);
+                let n = Some(b.len() as u64);
+                self.content
+                    .ingest_leased(&b[..], Some(&d), n, &mut self.lease)?
             }
             None => return Err(invalid(format!("{what} {path} missing"))),
         };
@@ -397,17 +400,15 @@ fn read_members<'c>(
                     small_total += size;
                     Member::Small(buf)
                 } else {
-                    let (d, n) =
-                        content
-                            .ingest(&mut entry, None, Some(size))
-                            .map_err(|e| match e {
-                                ContentError::SizeMismatch { actual, .. } => invalid(format!(
-                                    "entry {path}: truncated ({actual} of {size} bytes)"
-                                )),
-                                ContentError::Source(e) => invalid(format!("entry {path}: {e}")),
-                                e => ArchiveError::Content(e),
-                            })?;
-                    m.lease.add(&d);
+                    let (d, n) = content
+                        .ingest_leased(&mut entry, None, Some(size), &mut m.lease)
+                        .map_err(|e| match e {
+                            ContentError::SizeMismatch { actual, .. } => invalid(format!(
+                                "entry {path}: truncated ({actual} of {size} bytes)"
+                            )),
+                            ContentError::Source(e) => invalid(format!("entry {path}: {e}")),
+                            e => ArchiveError::Content(e),
+                        })?;
                     Member::Blob(d, n)
                 };
                 m.links.remove(&path);

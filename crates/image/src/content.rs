@@ -231,6 +231,28 @@ impl ContentStore {
         expected: Option<&Digest>,
         expected_size: Option<u64>,
     ) -> Result<(Digest, u64), ContentError> {
+        self.ingest_inner(reader, expected, expected_size, None)
+    }
+
+    /// [`ContentStore::ingest`], adding the blob to `lease` before it becomes visible, so a
+    /// concurrent [`ContentStore::gc`] can never collect it.
+    pub fn ingest_leased(
+        &self,
+        reader: impl Read,
+        expected: Option<&Digest>,
+        expected_size: Option<u64>,
+        lease: &mut Lease,
+    ) -> Result<(Digest, u64), ContentError> {
+        self.ingest_inner(reader, expected, expected_size, Some(lease))
+    }
+
+    fn ingest_inner(
+        &self,
+        reader: impl Read,
+        expected: Option<&Digest>,
+        expected_size: Option<u64>,
+        lease: Option<&mut Lease>,
+    ) -> Result<(Digest, u64), ContentError> {
         let (tmp_path, file) = self.temp_file()?;
         let mut guard = TempGuard(Some(tmp_path.clone()));
         let mut w = HashingWriter::new(BufWriter::with_capacity(256 * 1024, file));
@@ -257,6 +279,9 @@ impl ContentStore {
                     actual: size,
                 });
             }
+        }
+        if let Some(lease) = lease {
+            lease.add(&digest);
         }
         let dest = self.path(&digest);
         if dest.is_file() {
