@@ -2,14 +2,21 @@
 # Debian packages Wharf needs to build and test on a fresh bookworm machine (run as root).
 #   libseccomp-dev, pkg-config  the runtime links libseccomp (without it seccomp would be ignored)
 #   busybox-static              the test image (scripts/busybox-rootfs.sh)
-#   procps                      `wharf oci ps` runs ps
+#   procps                      `wharf oci ps` and `docker top` run ps
+#   tini                        `run --init` binds tini-static in as docker-init, as dockerd does
+#   curl                        tests and benchmarks wait for the daemon's /_ping with it
+#   skopeo                      validates what `save` writes (docker-archive:, oci-archive:)
+#   docker.io                   a real dockerd: `docker save` output from it must load into
+#                               Wharf and Wharf's into it; the benchmark's peer
+#   python3-docker              the Python `docker` package, if pip's is not installed
 set -eu
 need=""
-for p in libseccomp-dev pkg-config busybox-static procps; do
+for p in libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
+python3 -c 'import docker' 2>/dev/null || need="$need python3-docker"
 [ -z "$need" ] && exit 0
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y -qq $need >/dev/null
+apt-get install -y -qq --no-install-recommends $need >/dev/null

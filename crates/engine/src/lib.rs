@@ -11,6 +11,7 @@
 //! - [`daemon`]: `wharf daemon`.
 
 pub mod api;
+pub mod check;
 pub mod container;
 pub mod daemon;
 pub mod engine;

@@ -263,8 +263,17 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
     for u in host.ulimits.as_deref().unwrap_or_default() {
         rlimits.push(json!({"type": format!("RLIMIT_{}", u.name.to_ascii_uppercase()), "soft": u.soft, "hard": u.hard}));
     }
+    let console = record.host_config["ConsoleSize"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_u64).collect::<Vec<_>>())
+        .unwrap_or_default();
     let process = &mut spec["process"];
     process["terminal"] = json!(config.tty);
+    // The client's terminal size at create (API 1.42+), so the first output already has
+    // the right size; the supervisor sets it on the pty before the process starts.
+    if config.tty && console.len() == 2 && console[0] > 0 && console[1] > 0 {
+        process["consoleSize"] = json!({"height": console[0], "width": console[1]});
+    }
     process["args"] = json!(args);
     process["env"] = json!(env);
     process["cwd"] = json!(cwd);
