@@ -34,7 +34,7 @@ pub enum ClientError {
     #[error("invalid host '{0}': only unix:///path sockets are supported")]
     Host(String),
     /// Nothing answered on the socket.
-    #[error("Cannot connect to the wharf daemon at {host}. Is the daemon running? ({source})")]
+    #[error("Cannot connect to the wharf daemon at {host}. Is the daemon running?")]
     Connect {
         /// The host as given.
         host: String,
@@ -50,10 +50,10 @@ pub enum ClientError {
         message: String,
     },
     /// The HTTP exchange itself failed (connection reset, malformed answer).
-    #[error("talking to the daemon: {0}")]
+    #[error("talking to the daemon")]
     Http(#[from] hyper::Error),
     /// Reading or writing local data for the request failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] io::Error),
     /// The daemon answered something this client cannot use.
     #[error("unexpected answer from the daemon: {0}")]
@@ -114,7 +114,11 @@ impl Query {
 
     /// Adds `key=value` when `condition` holds.
     pub fn add_if(self, condition: bool, key: &str, value: impl ToString) -> Self {
-        if condition { self.add(key, value) } else { self }
+        if condition {
+            self.add(key, value)
+        } else {
+            self
+        }
     }
 
     /// Adds `key=value` when there is a value.
@@ -204,9 +208,9 @@ impl Body for ReaderBody {
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(
-                read.filled(),
-            ))))),
+            Poll::Ready(Ok(())) => {
+                Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(read.filled())))))
+            }
         }
     }
 }
@@ -300,12 +304,13 @@ impl Client {
         body: RequestBody,
         headers: &[(&str, &str)],
     ) -> Result<Response<Incoming>, ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Connect {
-                host: self.host.clone(),
-                source,
-            })?;
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    host: self.host.clone(),
+                    source,
+                })?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
@@ -370,7 +375,12 @@ impl Client {
     }
 
     /// The raw text of a JSON answer, unparsed (`inspect` keeps the daemon's key order).
-    pub async fn raw(&self, method: Method, path: &str, query: &Query) -> Result<Bytes, ClientError> {
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &Query,
+    ) -> Result<Bytes, ClientError> {
         let response = self
             .request(method, path, query, RequestBody::Empty, &[])
             .await?;
@@ -540,10 +550,7 @@ impl Demuxer {
                 break;
             }
             let stream = header[0];
-            frames.push((
-                stream,
-                self.pending[offset + 8..offset + 8 + size].to_vec(),
-            ));
+            frames.push((stream, self.pending[offset + 8..offset + 8 + size].to_vec()));
             offset += 8 + size;
         }
         self.pending.drain(..offset);
@@ -596,8 +603,8 @@ mod tests {
         let given = vec!["unix:///tmp/a.sock".to_string()];
         let (_, path) = resolve_host(&given, Some("unix:///b".into()), None).expect("resolves");
         assert_eq!(path, PathBuf::from("/tmp/a.sock"));
-        let (_, path) =
-            resolve_host(&[], Some("unix:///b".into()), Some("unix:///c".into())).expect("resolves");
+        let (_, path) = resolve_host(&[], Some("unix:///b".into()), Some("unix:///c".into()))
+            .expect("resolves");
         assert_eq!(path, PathBuf::from("/b"));
         let (_, path) = resolve_host(&[], None, Some("unix:///c".into())).expect("resolves");
         assert_eq!(path, PathBuf::from("/c"));
@@ -653,8 +660,14 @@ mod tests {
 
     #[test]
     fn api_errors_read_the_message() {
-        let error = api_error(StatusCode::NOT_FOUND, br#"{"message":"No such container: x"}"#);
-        assert_eq!(error.to_string(), "Error response from daemon: No such container: x");
+        let error = api_error(
+            StatusCode::NOT_FOUND,
+            br#"{"message":"No such container: x"}"#,
+        );
+        assert_eq!(
+            error.to_string(),
+            "Error response from daemon: No such container: x"
+        );
         assert!(error.is_not_found());
         let error = api_error(StatusCode::INTERNAL_SERVER_ERROR, b"boom\n");
         assert_eq!(error.to_string(), "Error response from daemon: boom");

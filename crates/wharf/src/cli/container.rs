@@ -16,8 +16,8 @@ use super::StatusError;
 use super::client::{Client, ClientError, Demuxer, Hijacked, Query, RequestBody, next_chunk};
 use super::create::{CreateOptions, create_body, filters_json};
 use super::format::{
-    OutputFormat, ago, bytes_size, ellipsis, human_size, indent_json,
-    parse_go_duration, truncate_id, Template,
+    OutputFormat, Template, ago, bytes_size, ellipsis, human_size, indent_json, parse_go_duration,
+    truncate_id,
 };
 use super::image::{ImageRef, pull_image};
 use super::progress::Output;
@@ -48,9 +48,7 @@ fn env_lookup(name: &str) -> Option<String> {
 fn run_failure(command: &str, code: i32, error: &anyhow::Error) -> anyhow::Error {
     StatusError {
         code,
-        message: format!(
-            "wharf: {error:#}\n\nRun 'wharf {command} --help' for more information"
-        ),
+        message: format!("wharf: {error:#}\n\nRun 'wharf {command} --help' for more information"),
     }
     .into()
 }
@@ -80,15 +78,31 @@ async fn create_container(
 ) -> anyhow::Result<String> {
     let query = Query::new().add_opt("name", name);
     let created = match client
-        .json(Method::POST, "/containers/create", &query, RequestBody::Json(body.clone()))
+        .json(
+            Method::POST,
+            "/containers/create",
+            &query,
+            RequestBody::Json(body.clone()),
+        )
         .await
     {
         Err(e) if e.is_not_found() && e.to_string().contains("No such image") => {
             let reference = ImageRef::parse(image);
             eprintln!("Unable to find image '{}' locally", reference.familiar());
-            pull_image(client, &reference, Output::Stderr, tty::stderr_is_terminal()).await?;
+            pull_image(
+                client,
+                &reference,
+                Output::Stderr,
+                tty::stderr_is_terminal(),
+            )
+            .await?;
             client
-                .json(Method::POST, "/containers/create", &query, RequestBody::Json(body))
+                .json(
+                    Method::POST,
+                    "/containers/create",
+                    &query,
+                    RequestBody::Json(body),
+                )
                 .await?
         }
         other => other?,
@@ -108,11 +122,17 @@ async fn create_container(
 pub async fn create(client: &Client, args: CreateArgs) -> anyhow::Result<i32> {
     let id = async {
         let body = create_body(&args.options, false, &env_lookup)?;
-        create_container(client, args.options.name.as_deref(), body, args.options.image()).await
+        create_container(
+            client,
+            args.options.name.as_deref(),
+            body,
+            args.options.image(),
+        )
+        .await
     }
     .await
     .map_err(|e| run_failure("create", 125, &e))?;
-    println!("{id}");
+    outln!("{id}");
     Ok(0)
 }
 
@@ -135,7 +155,10 @@ impl Waiter {
             let bytes = response?.into_body().collect().await?.to_bytes();
             let result: Value = serde_json::from_slice(&bytes)
                 .with_context(|| format!("reading the wait result {bytes:?}"))?;
-            if let Some(message) = result["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
+            if let Some(message) = result["Error"]["Message"]
+                .as_str()
+                .filter(|m| !m.is_empty())
+            {
                 eprintln!("Error waiting for container: {message}");
                 return Ok(125);
             }
@@ -266,8 +289,7 @@ pub async fn run(client: &Client, args: RunArgs) -> anyhow::Result<i32> {
     let options = &args.options;
     let attach = !args.detach;
     if attach {
-        check_tty_input(options.tty, options.interactive)
-            .map_err(|e| run_failure("run", 1, &e))?;
+        check_tty_input(options.tty, options.interactive)?;
     }
     let id = async {
         let body = create_body(options, attach, &env_lookup)?;
@@ -278,7 +300,7 @@ pub async fn run(client: &Client, args: RunArgs) -> anyhow::Result<i32> {
 
     if args.detach {
         start_or_fail(client, &id, false).await?;
-        println!("{id}");
+        outln!("{id}");
         return Ok(0);
     }
 
@@ -375,8 +397,14 @@ pub async fn start(client: &Client, args: StartArgs) -> anyhow::Result<i32> {
                 RequestBody::Empty,
             )
             .await?;
-        if let Err(e) =
-            interact(client, io, tty_mode, stdin, format!("/containers/{id}/resize")).await
+        if let Err(e) = interact(
+            client,
+            io,
+            tty_mode,
+            stdin,
+            format!("/containers/{id}/resize"),
+        )
+        .await
         {
             eprintln!("wharf: {e:#}");
         }
@@ -393,7 +421,7 @@ pub async fn start(client: &Client, args: StartArgs) -> anyhow::Result<i32> {
             )
             .await
         {
-            Ok(_) => println!("{name}"),
+            Ok(_) => outln!("{name}"),
             Err(e) => {
                 eprintln!("{e}");
                 failed.push(name.clone());
@@ -457,7 +485,14 @@ pub async fn attach(client: &Client, args: AttachArgs) -> anyhow::Result<i32> {
     let io = client
         .hijack(&format!("/containers/{id}/attach"), &query, None)
         .await?;
-    interact(client, io, tty_mode, stdin, format!("/containers/{id}/resize")).await?;
+    interact(
+        client,
+        io,
+        tty_mode,
+        stdin,
+        format!("/containers/{id}/resize"),
+    )
+    .await?;
     waiter.status().await
 }
 
@@ -505,9 +540,17 @@ pub async fn exec(client: &Client, args: ExecArgs) -> anyhow::Result<i32> {
         check_tty_input(args.tty, stdin)?;
     }
     let size = if args.tty { tty::window_size() } else { None };
-    let env: Vec<String> = args.env.iter().map(|e| {
-        if e.contains('=') { e.clone() } else { env_lookup(e).map_or(e.clone(), |v| format!("{e}={v}")) }
-    }).collect();
+    let env: Vec<String> = args
+        .env
+        .iter()
+        .map(|e| {
+            if e.contains('=') {
+                e.clone()
+            } else {
+                env_lookup(e).map_or(e.clone(), |v| format!("{e}={v}"))
+            }
+        })
+        .collect();
     let mut config = json!({
         "User": args.user.clone().unwrap_or_default(),
         "Privileged": args.privileged,
@@ -631,8 +674,20 @@ pub async fn logs(client: &Client, args: LogsArgs) -> anyhow::Result<i32> {
         .add("stdout", 1)
         .add("stderr", 1)
         .add_if(args.follow, "follow", 1)
-        .add_opt("since", args.since.as_deref().map(|s| api_timestamp(s, now)).transpose()?)
-        .add_opt("until", args.until.as_deref().map(|s| api_timestamp(s, now)).transpose()?)
+        .add_opt(
+            "since",
+            args.since
+                .as_deref()
+                .map(|s| api_timestamp(s, now))
+                .transpose()?,
+        )
+        .add_opt(
+            "until",
+            args.until
+                .as_deref()
+                .map(|s| api_timestamp(s, now))
+                .transpose()?,
+        )
         .add_if(args.timestamps, "timestamps", 1)
         .add_if(args.details, "details", 1)
         .add("tail", &args.tail);
@@ -714,7 +769,7 @@ pub async fn ps(client: &Client, args: PsArgs) -> anyhow::Result<i32> {
         "Labels": "LABELS", "State": "STATE", "Size": "SIZE", "Mounts": "MOUNTS",
         "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "ImageID": "IMAGE ID",
     });
-    print!("{}", OutputFormat::parse(&format).render(&headers, &rows)?);
+    out!("{}", OutputFormat::parse(&format).render(&headers, &rows)?);
     Ok(0)
 }
 
@@ -746,7 +801,11 @@ pub fn ps_row(container: &Value, trunc: bool) -> Value {
         }
     }
     let command = text("Command");
-    let command = if trunc { ellipsis(&command, 20) } else { command };
+    let command = if trunc {
+        ellipsis(&command, 20)
+    } else {
+        command
+    };
     let created = container["Created"].as_i64().unwrap_or(0);
     let ports: Vec<String> = container["Ports"]
         .as_array()
@@ -781,14 +840,21 @@ pub fn ps_row(container: &Value, trunc: bool) -> Value {
                 .filter(|n| !n.is_empty())
                 .or(m["Source"].as_str())
                 .unwrap_or_default();
-            if trunc { ellipsis(name, 15) } else { name.to_string() }
+            if trunc {
+                ellipsis(name, 15)
+            } else {
+                name.to_string()
+            }
         })
         .collect();
     let networks: Vec<String> = container["NetworkSettings"]["Networks"]
         .as_object()
         .map(|n| n.keys().cloned().collect())
         .unwrap_or_default();
-    let size = match (container["SizeRw"].as_i64(), container["SizeRootFs"].as_i64()) {
+    let size = match (
+        container["SizeRw"].as_i64(),
+        container["SizeRootFs"].as_i64(),
+    ) {
         (Some(rw), Some(root)) => format!(
             "{} (virtual {})",
             human_size(rw as f64),
@@ -820,7 +886,12 @@ pub fn ps_row(container: &Value, trunc: bool) -> Value {
 #[derive(Debug, Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "timeout", visible_alias = "time", allow_hyphen_values = true)]
+    #[arg(
+        short = 't',
+        long = "timeout",
+        visible_alias = "time",
+        allow_hyphen_values = true
+    )]
     pub timeout: Option<i64>,
     /// Signal to send to the container
     #[arg(short = 's', long)]
@@ -881,7 +952,7 @@ async fn for_each(
             .json(method.clone(), &path(name), query, RequestBody::Empty)
             .await
         {
-            Ok(_) => println!("{name}"),
+            Ok(_) => outln!("{name}"),
             Err(e) => {
                 eprintln!("{e}");
                 code = 1;
@@ -896,7 +967,14 @@ pub async fn stop(client: &Client, args: StopArgs) -> anyhow::Result<i32> {
     let query = Query::new()
         .add_opt("t", args.timeout)
         .add_opt("signal", args.signal.as_deref());
-    for_each(client, &args.containers, Method::POST, |c| format!("/containers/{c}/stop"), &query).await
+    for_each(
+        client,
+        &args.containers,
+        Method::POST,
+        |c| format!("/containers/{c}/stop"),
+        &query,
+    )
+    .await
 }
 
 /// `restart`.
@@ -904,23 +982,51 @@ pub async fn restart(client: &Client, args: StopArgs) -> anyhow::Result<i32> {
     let query = Query::new()
         .add_opt("t", args.timeout)
         .add_opt("signal", args.signal.as_deref());
-    for_each(client, &args.containers, Method::POST, |c| format!("/containers/{c}/restart"), &query).await
+    for_each(
+        client,
+        &args.containers,
+        Method::POST,
+        |c| format!("/containers/{c}/restart"),
+        &query,
+    )
+    .await
 }
 
 /// `kill`.
 pub async fn kill(client: &Client, args: KillArgs) -> anyhow::Result<i32> {
     let query = Query::new().add_opt("signal", args.signal.as_deref());
-    for_each(client, &args.containers, Method::POST, |c| format!("/containers/{c}/kill"), &query).await
+    for_each(
+        client,
+        &args.containers,
+        Method::POST,
+        |c| format!("/containers/{c}/kill"),
+        &query,
+    )
+    .await
 }
 
 /// `pause`.
 pub async fn pause(client: &Client, args: ContainersArgs) -> anyhow::Result<i32> {
-    for_each(client, &args.containers, Method::POST, |c| format!("/containers/{c}/pause"), &Query::new()).await
+    for_each(
+        client,
+        &args.containers,
+        Method::POST,
+        |c| format!("/containers/{c}/pause"),
+        &Query::new(),
+    )
+    .await
 }
 
 /// `unpause`.
 pub async fn unpause(client: &Client, args: ContainersArgs) -> anyhow::Result<i32> {
-    for_each(client, &args.containers, Method::POST, |c| format!("/containers/{c}/unpause"), &Query::new()).await
+    for_each(
+        client,
+        &args.containers,
+        Method::POST,
+        |c| format!("/containers/{c}/unpause"),
+        &Query::new(),
+    )
+    .await
 }
 
 /// `rm`.
@@ -929,7 +1035,14 @@ pub async fn rm(client: &Client, args: RmArgs) -> anyhow::Result<i32> {
         .add_if(args.volumes, "v", 1)
         .add_if(args.link, "link", 1)
         .add_if(args.force, "force", 1);
-    for_each(client, &args.containers, Method::DELETE, |c| format!("/containers/{c}"), &query).await
+    for_each(
+        client,
+        &args.containers,
+        Method::DELETE,
+        |c| format!("/containers/{c}"),
+        &query,
+    )
+    .await
 }
 
 /// `wait`: prints each container's exit status.
@@ -938,7 +1051,7 @@ pub async fn wait(client: &Client, args: ContainersArgs) -> anyhow::Result<i32> 
     for name in &args.containers {
         let waiter = Waiter::register(client, name, "").await;
         match waiter.status().await {
-            Ok(status) => println!("{status}"),
+            Ok(status) => outln!("{status}"),
             Err(e) => {
                 eprintln!("{e:#}");
                 code = 1;
@@ -998,7 +1111,14 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> anyhow::Result<i32> 
         Some(kind @ ("container" | "image" | "volume")) => vec![kind],
         Some(other) => bail!("\"{other}\" is not a valid value for --type"),
     };
-    inspect_objects(client, &args.names, &kinds, args.format.as_deref(), args.size).await
+    inspect_objects(
+        client,
+        &args.names,
+        &kinds,
+        args.format.as_deref(),
+        args.size,
+    )
+    .await
 }
 
 /// Shared by `inspect`, `image inspect` and `volume inspect`.
@@ -1010,7 +1130,9 @@ pub async fn inspect_objects(
     size: bool,
 ) -> anyhow::Result<i32> {
     let template = match format {
-        Some(f) if !f.is_empty() && f != "json" => Some(Template::parse(&OutputFormat::parse(f).template)?),
+        Some(f) if !f.is_empty() && f != "json" => {
+            Some(Template::parse(&OutputFormat::parse(f).template)?)
+        }
         _ => None,
     };
     let mut found = Vec::new();
@@ -1018,7 +1140,10 @@ pub async fn inspect_objects(
     'names: for name in names {
         for kind in kinds {
             let (path, query) = match *kind {
-                "container" => (format!("/containers/{name}/json"), Query::new().add_if(size, "size", 1)),
+                "container" => (
+                    format!("/containers/{name}/json"),
+                    Query::new().add_if(size, "size", 1),
+                ),
                 "image" => (format!("/images/{name}/json"), Query::new()),
                 _ => (format!("/volumes/{name}"), Query::new()),
             };
@@ -1044,7 +1169,7 @@ pub async fn inspect_objects(
             for raw in &found {
                 let value: Value = serde_json::from_slice(raw)
                     .context("the daemon's inspect answer is not JSON")?;
-                println!("{}", template.render(&value)?);
+                outln!("{}", template.render(&value)?);
             }
         }
         None => {
@@ -1052,7 +1177,7 @@ pub async fn inspect_objects(
                 .iter()
                 .map(|raw| String::from_utf8_lossy(raw).trim().to_string())
                 .collect();
-            println!("{}", indent_json(&format!("[{}]", texts.join(","))));
+            outln!("{}", indent_json(&format!("[{}]", texts.join(","))));
         }
     }
     for error in &errors {
@@ -1095,7 +1220,7 @@ pub async fn top(client: &Client, args: TopArgs) -> anyhow::Result<i32> {
     for process in answer["Processes"].as_array().into_iter().flatten() {
         lines.push(cells(process));
     }
-    print!("{}", super::format::tabulate_with(&lines, 20));
+    out!("{}", super::format::tabulate_with(&lines, 20));
     Ok(0)
 }
 
@@ -1136,7 +1261,10 @@ pub async fn stats(client: &Client, args: StatsArgs) -> anyhow::Result<i32> {
                 })
                 .collect()
         } else {
-            args.containers.iter().map(|c| (c.clone(), c.clone())).collect()
+            args.containers
+                .iter()
+                .map(|c| (c.clone(), c.clone()))
+                .collect()
         };
         let tasks: Vec<_> = targets
             .iter()
@@ -1145,7 +1273,12 @@ pub async fn stats(client: &Client, args: StatsArgs) -> anyhow::Result<i32> {
                 let path = format!("/containers/{name}/stats");
                 tokio::spawn(async move {
                     client
-                        .json(Method::GET, &path, &Query::new().add("stream", 0), RequestBody::Empty)
+                        .json(
+                            Method::GET,
+                            &path,
+                            &Query::new().add("stream", 0),
+                            RequestBody::Empty,
+                        )
                         .await
                 })
             })
@@ -1160,19 +1293,21 @@ pub async fn stats(client: &Client, args: StatsArgs) -> anyhow::Result<i32> {
                 Ok(sample) => lines.push(stats_line(&sample, !args.no_trunc)),
                 Err(e) => {
                     eprintln!("{e}");
-                    lines.push(format!("{given}\t--\t--\t-- / --\t--\t-- / --\t-- / --\t--"));
+                    lines.push(format!(
+                        "{given}\t--\t--\t-- / --\t--\t-- / --\t-- / --\t--"
+                    ));
                     code = 1;
                 }
             }
         }
         if args.no_stream {
-            print!("{}", super::format::tabulate(&lines));
+            out!("{}", super::format::tabulate(&lines));
             return Ok(code);
         }
         if tty::stdout_is_terminal() {
-            print!("\x1b[2J\x1b[H");
+            out!("\x1b[2J\x1b[H");
         }
-        print!("{}", super::format::tabulate(&lines));
+        out!("{}", super::format::tabulate(&lines));
         let _ = std::io::stdout().flush();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -1182,14 +1317,20 @@ pub async fn stats(client: &Client, args: StatsArgs) -> anyhow::Result<i32> {
 pub fn stats_line(sample: &Value, trunc: bool) -> String {
     let number = |v: &Value| v.as_f64().unwrap_or(0.0);
     let id = sample["id"].as_str().unwrap_or_default();
-    let name = sample["name"].as_str().unwrap_or_default().trim_start_matches('/');
+    let name = sample["name"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches('/');
     let cpu = &sample["cpu_stats"];
     let precpu = &sample["precpu_stats"];
-    let cpu_delta = number(&cpu["cpu_usage"]["total_usage"]) - number(&precpu["cpu_usage"]["total_usage"]);
+    let cpu_delta =
+        number(&cpu["cpu_usage"]["total_usage"]) - number(&precpu["cpu_usage"]["total_usage"]);
     let system_delta = number(&cpu["system_cpu_usage"]) - number(&precpu["system_cpu_usage"]);
     let online = match cpu["online_cpus"].as_f64() {
         Some(n) if n > 0.0 => n,
-        _ => cpu["cpu_usage"]["percpu_usage"].as_array().map_or(1.0, |a| a.len().max(1) as f64),
+        _ => cpu["cpu_usage"]["percpu_usage"]
+            .as_array()
+            .map_or(1.0, |a| a.len().max(1) as f64),
     };
     let cpu_percent = if cpu_delta > 0.0 && system_delta > 0.0 {
         cpu_delta / system_delta * online * 100.0
@@ -1203,16 +1344,33 @@ pub fn stats_line(sample: &Value, trunc: bool) -> String {
         .as_f64()
         .or(memory["stats"]["inactive_file"].as_f64())
         .unwrap_or(0.0);
-    let used = if inactive < usage { usage - inactive } else { usage };
+    let used = if inactive < usage {
+        usage - inactive
+    } else {
+        usage
+    };
     let limit = number(&memory["limit"]);
-    let mem_percent = if limit > 0.0 { used / limit * 100.0 } else { 0.0 };
+    let mem_percent = if limit > 0.0 {
+        used / limit * 100.0
+    } else {
+        0.0
+    };
     let (mut rx, mut tx) = (0.0, 0.0);
-    for network in sample["networks"].as_object().into_iter().flatten().map(|(_, v)| v) {
+    for network in sample["networks"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(_, v)| v)
+    {
         rx += number(&network["rx_bytes"]);
         tx += number(&network["tx_bytes"]);
     }
     let (mut read, mut write) = (0.0, 0.0);
-    for entry in sample["blkio_stats"]["io_service_bytes_recursive"].as_array().into_iter().flatten() {
+    for entry in sample["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         match entry["op"].as_str().map(str::to_ascii_lowercase).as_deref() {
             Some("read") => read += number(&entry["value"]),
             Some("write") => write += number(&entry["value"]),
@@ -1222,7 +1380,11 @@ pub fn stats_line(sample: &Value, trunc: bool) -> String {
     let pids = sample["pids_stats"]["current"].as_u64().unwrap_or(0);
     format!(
         "{}\t{name}\t{:.2}%\t{} / {}\t{:.2}%\t{} / {}\t{} / {}\t{pids}",
-        if trunc { truncate_id(id) } else { id.to_string() },
+        if trunc {
+            truncate_id(id)
+        } else {
+            id.to_string()
+        },
         cpu_percent,
         bytes_size(used),
         bytes_size(limit),
@@ -1247,15 +1409,26 @@ pub struct PortArgs {
 pub async fn port(client: &Client, args: PortArgs) -> anyhow::Result<i32> {
     let info = inspect_container(client, &args.container).await?;
     let wanted = args.port.as_ref().map(|p| {
-        if p.contains('/') { p.clone() } else { format!("{p}/tcp") }
+        if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        }
     });
     let mut lines = Vec::new();
-    for (private, bindings) in info["NetworkSettings"]["Ports"].as_object().into_iter().flatten() {
+    for (private, bindings) in info["NetworkSettings"]["Ports"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
         if wanted.as_ref().is_some_and(|w| w != private) {
             continue;
         }
         for binding in bindings.as_array().into_iter().flatten() {
-            let ip = binding["HostIp"].as_str().filter(|i| !i.is_empty()).unwrap_or("0.0.0.0");
+            let ip = binding["HostIp"]
+                .as_str()
+                .filter(|i| !i.is_empty())
+                .unwrap_or("0.0.0.0");
             let host_port = binding["HostPort"].as_str().unwrap_or_default();
             if wanted.is_some() {
                 lines.push(format!("{ip}:{host_port}"));
@@ -1266,12 +1439,15 @@ pub async fn port(client: &Client, args: PortArgs) -> anyhow::Result<i32> {
     }
     if lines.is_empty() {
         if let Some(port) = wanted {
-            bail!("Error: No public port '{port}' published for {}", args.container);
+            bail!(
+                "Error: No public port '{port}' published for {}",
+                args.container
+            );
         }
     }
     lines.sort();
     for line in lines {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(0)
 }
@@ -1300,7 +1476,7 @@ pub async fn diff(client: &Client, args: DiffArgs) -> anyhow::Result<i32> {
             Some(2) => "D",
             _ => "?",
         };
-        println!("{kind} {}", change["Path"].as_str().unwrap_or_default());
+        outln!("{kind} {}", change["Path"].as_str().unwrap_or_default());
     }
     Ok(0)
 }
@@ -1343,7 +1519,9 @@ pub async fn save_body(
                 .await
                 .with_context(|| format!("failed to save to {path}"))?;
             while let Some(chunk) = next_chunk(&mut body).await? {
-                file.write_all(&chunk).await.with_context(|| format!("writing {path}"))?;
+                file.write_all(&chunk)
+                    .await
+                    .with_context(|| format!("writing {path}"))?;
             }
             file.flush().await?;
             tokio::fs::rename(&partial, path)
@@ -1402,9 +1580,14 @@ pub async fn commit(client: &Client, args: CommitArgs) -> anyhow::Result<i32> {
     }
     query = query.add("pause", if args.pause { 1 } else { 0 });
     let answer = client
-        .json(Method::POST, "/commit", &query, RequestBody::Json(json!({})))
+        .json(
+            Method::POST,
+            "/commit",
+            &query,
+            RequestBody::Json(json!({})),
+        )
         .await?;
-    println!("{}", answer["Id"].as_str().unwrap_or_default());
+    outln!("{}", answer["Id"].as_str().unwrap_or_default());
     Ok(0)
 }
 
@@ -1415,7 +1598,9 @@ mod tests {
     #[test]
     fn start_failures_map_to_docker_codes() {
         assert_eq!(
-            start_failure_code("OCI runtime create failed: exec: \"nosuch\": executable file not found in $PATH"),
+            start_failure_code(
+                "OCI runtime create failed: exec: \"nosuch\": executable file not found in $PATH"
+            ),
             127
         );
         assert_eq!(start_failure_code("exec /etc: permission denied"), 126);
@@ -1425,8 +1610,14 @@ mod tests {
     #[test]
     fn timestamps_for_since() {
         let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("valid");
-        assert_eq!(api_timestamp("10m", now).expect("valid"), "1699999400.000000000");
-        assert_eq!(api_timestamp("1699999999", now).expect("valid"), "1699999999");
+        assert_eq!(
+            api_timestamp("10m", now).expect("valid"),
+            "1699999400.000000000"
+        );
+        assert_eq!(
+            api_timestamp("1699999999", now).expect("valid"),
+            "1699999999"
+        );
         assert_eq!(
             api_timestamp("2023-11-14T22:13:20Z", now).expect("valid"),
             "1700000000.000000000"
@@ -1435,7 +1626,10 @@ mod tests {
             api_timestamp("2023-11-14T22:13:20", now).expect("valid"),
             "1700000000.000000000"
         );
-        assert_eq!(api_timestamp("2023-11-14", now).expect("valid"), "1699920000.000000000");
+        assert_eq!(
+            api_timestamp("2023-11-14", now).expect("valid"),
+            "1699920000.000000000"
+        );
         assert!(api_timestamp("yesterday", now).is_err());
     }
 
@@ -1458,7 +1652,10 @@ mod tests {
         let full = ps_row(&container, false);
         assert_eq!(full["ID"], "0123456789abcdef0123");
         assert_eq!(full["Names"], "web,other/alias");
-        let by_id = ps_row(&json!({"Image": "sha256:0123456789abcdef", "ImageID": "sha256:0123456789abcdef"}), true);
+        let by_id = ps_row(
+            &json!({"Image": "sha256:0123456789abcdef", "ImageID": "sha256:0123456789abcdef"}),
+            true,
+        );
         assert_eq!(by_id["Image"], "0123456789ab");
     }
 

@@ -59,7 +59,8 @@ fn parse_stat(header: Option<&hyper::header::HeaderValue>) -> anyhow::Result<Pat
         .decode(header.as_bytes())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(header.as_bytes()))
         .context("decoding X-Docker-Container-Path-Stat")?;
-    let stat: Value = serde_json::from_slice(&decoded).context("reading X-Docker-Container-Path-Stat")?;
+    let stat: Value =
+        serde_json::from_slice(&decoded).context("reading X-Docker-Container-Path-Stat")?;
     let mode = stat["mode"].as_u64().unwrap_or(0);
     Ok(PathStat {
         name: stat["name"].as_str().unwrap_or_default().to_string(),
@@ -77,7 +78,15 @@ pub async fn cp(client: &Client, args: CpArgs) -> anyhow::Result<i32> {
             copy_from(client, container, path, &args.destination).await
         }
         (None, Some((container, path))) => {
-            copy_to(client, &args.source, container, path, args.follow_link, args.archive).await
+            copy_to(
+                client,
+                &args.source,
+                container,
+                path,
+                args.follow_link,
+                args.archive,
+            )
+            .await
         }
         (Some(_), Some(_)) => bail!("copying between containers is not supported"),
         (None, None) => bail!("must specify at least one container source"),
@@ -89,14 +98,23 @@ fn container_parent(path: &str) -> (String, String) {
     let trimmed = path.trim_end_matches('/');
     match trimmed.rsplit_once('/') {
         Some((parent, name)) => (
-            if parent.is_empty() { "/".into() } else { parent.into() },
+            if parent.is_empty() {
+                "/".into()
+            } else {
+                parent.into()
+            },
             name.to_string(),
         ),
         None => (".".into(), trimmed.to_string()),
     }
 }
 
-async fn copy_from(client: &Client, container: &str, path: &str, destination: &str) -> anyhow::Result<()> {
+async fn copy_from(
+    client: &Client,
+    container: &str,
+    path: &str,
+    destination: &str,
+) -> anyhow::Result<()> {
     let response = client
         .request(
             Method::GET,
@@ -126,7 +144,12 @@ async fn copy_from(client: &Client, container: &str, path: &str, destination: &s
 
 /// Extracts a container archive whose top entry is `stat.name`: into `destination` if that is
 /// a directory, otherwise as `destination` itself.
-fn extract(archive: &[u8], stat: &PathStat, destination: &Path, trailing_slash: bool) -> anyhow::Result<()> {
+fn extract(
+    archive: &[u8],
+    stat: &PathStat,
+    destination: &Path,
+    trailing_slash: bool,
+) -> anyhow::Result<()> {
     let mut tar = tar::Archive::new(archive);
     tar.set_preserve_permissions(true);
     tar.set_overwrite(true);
@@ -136,10 +159,16 @@ fn extract(archive: &[u8], stat: &PathStat, destination: &Path, trailing_slash: 
         return Ok(());
     }
     if destination.exists() && stat.is_dir {
-        bail!("cannot copy a directory to a file: {}", destination.display());
+        bail!(
+            "cannot copy a directory to a file: {}",
+            destination.display()
+        );
     }
     if trailing_slash {
-        bail!("destination directory {} does not exist", destination.display());
+        bail!(
+            "destination directory {} does not exist",
+            destination.display()
+        );
     }
     let parent = match destination.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -154,7 +183,10 @@ fn extract(archive: &[u8], stat: &PathStat, destination: &Path, trailing_slash: 
         .to_os_string();
     for entry in tar.entries().context("reading the archive")? {
         let mut entry = entry.context("reading the archive")?;
-        let original = entry.path().context("an archive entry's path")?.into_owned();
+        let original = entry
+            .path()
+            .context("an archive entry's path")?
+            .into_owned();
         let mut renamed = PathBuf::new();
         for (index, component) in original.components().enumerate() {
             match component {
@@ -163,7 +195,10 @@ fn extract(archive: &[u8], stat: &PathStat, destination: &Path, trailing_slash: 
                 }
                 Component::Normal(part) => renamed.push(part),
                 Component::CurDir => {}
-                _ => bail!("refusing archive entry {}: it leaves the destination", original.display()),
+                _ => bail!(
+                    "refusing archive entry {}: it leaves the destination",
+                    original.display()
+                ),
             }
         }
         if renamed.as_os_str().is_empty() {
@@ -180,7 +215,11 @@ fn extract(archive: &[u8], stat: &PathStat, destination: &Path, trailing_slash: 
     Ok(())
 }
 
-async fn container_stat(client: &Client, container: &str, path: &str) -> anyhow::Result<Option<PathStat>> {
+async fn container_stat(
+    client: &Client,
+    container: &str,
+    path: &str,
+) -> anyhow::Result<Option<PathStat>> {
     match client
         .request(
             Method::HEAD,
@@ -191,7 +230,9 @@ async fn container_stat(client: &Client, container: &str, path: &str) -> anyhow:
         )
         .await
     {
-        Ok(response) => Ok(Some(parse_stat(response.headers().get("x-docker-container-path-stat"))?)),
+        Ok(response) => Ok(Some(parse_stat(
+            response.headers().get("x-docker-container-path-stat"),
+        )?)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -227,12 +268,17 @@ async fn copy_to(
         return Ok(());
     }
     let local = PathBuf::from(source);
-    let metadata = if follow_link {
+    let metadata = match if follow_link {
         std::fs::metadata(&local)
     } else {
         std::fs::symlink_metadata(&local)
-    }
-    .with_context(|| format!("lstat {source}: no such file or directory"))?;
+    } {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("lstat {source}: no such file or directory")
+        }
+        Err(e) => return Err(e).with_context(|| format!("lstat {source}")),
+    };
     let local_name = local
         .canonicalize()
         .ok()
@@ -241,7 +287,9 @@ async fn copy_to(
         .context("the source has no file name")?;
     let (target_dir, entry_name) = match container_stat(client, container, path).await? {
         Some(stat) if stat.is_dir => (path.to_string(), local_name),
-        Some(_) if metadata.is_dir() => bail!("cannot copy a directory to a file: {container}:{path}"),
+        Some(_) if metadata.is_dir() => {
+            bail!("cannot copy a directory to a file: {container}:{path}")
+        }
         Some(_) => container_parent(path),
         None => {
             if path.ends_with('/') && !metadata.is_dir() {
@@ -277,13 +325,19 @@ mod tests {
 
     #[test]
     fn container_paths_split_like_docker() {
-        assert_eq!(split_container_path("web:/etc/hosts"), Some(("web", "/etc/hosts")));
+        assert_eq!(
+            split_container_path("web:/etc/hosts"),
+            Some(("web", "/etc/hosts"))
+        );
         assert_eq!(split_container_path("/tmp/a:b"), None);
         assert_eq!(split_container_path("./a:b"), None);
         assert_eq!(split_container_path("-"), None);
         assert_eq!(split_container_path("plainfile"), None);
         assert_eq!(split_container_path(":x"), None);
-        assert_eq!(container_parent("/etc/hosts"), ("/etc".into(), "hosts".into()));
+        assert_eq!(
+            container_parent("/etc/hosts"),
+            ("/etc".into(), "hosts".into())
+        );
         assert_eq!(container_parent("/hosts"), ("/".into(), "hosts".into()));
         assert_eq!(container_parent("/dir/"), ("/".into(), "dir".into()));
     }
@@ -306,10 +360,16 @@ mod tests {
     fn extraction_renames_or_copies_into() {
         let dir = tempfile::tempdir().expect("tempdir");
         let archive = archive_of(&[("hostname", b"box\n")]);
-        let stat = PathStat { name: "hostname".into(), is_dir: false };
+        let stat = PathStat {
+            name: "hostname".into(),
+            is_dir: false,
+        };
         // Into an existing directory: keeps the name.
         extract(&archive, &stat, dir.path(), false).expect("extracts");
-        assert_eq!(std::fs::read(dir.path().join("hostname")).expect("exists"), b"box\n");
+        assert_eq!(
+            std::fs::read(dir.path().join("hostname")).expect("exists"),
+            b"box\n"
+        );
         // To a new path: renamed.
         let renamed = dir.path().join("copy");
         extract(&archive, &stat, &renamed, false).expect("extracts");
@@ -319,7 +379,10 @@ mod tests {
         assert!(extract(&archive, &stat, &missing, false).is_err());
         // A directory tree to a new name.
         let tree = archive_of(&[("etc/a", b"1"), ("etc/sub/b", b"2")]);
-        let stat = PathStat { name: "etc".into(), is_dir: true };
+        let stat = PathStat {
+            name: "etc".into(),
+            is_dir: true,
+        };
         let target = dir.path().join("etc-copy");
         extract(&tree, &stat, &target, false).expect("extracts");
         assert_eq!(std::fs::read(target.join("sub/b")).expect("exists"), b"2");
@@ -333,7 +396,13 @@ mod tests {
         let encoded = base64::engine::general_purpose::STANDARD.encode(json);
         let header = hyper::header::HeaderValue::from_str(&encoded).expect("valid header");
         let stat = parse_stat(Some(&header)).expect("parses");
-        assert_eq!(stat, PathStat { name: "etc".into(), is_dir: true });
+        assert_eq!(
+            stat,
+            PathStat {
+                name: "etc".into(),
+                is_dir: true
+            }
+        );
         assert!(parse_stat(None).is_err());
     }
 }

@@ -222,9 +222,8 @@ pub fn create_body(
     }
 
     let memory = match &options.memory {
-        Some(text) => parse_ram(text).with_context(|| {
-            format!("invalid argument \"{text}\" for \"-m, --memory\" flag")
-        })?,
+        Some(text) => parse_ram(text)
+            .with_context(|| format!("invalid argument \"{text}\" for \"-m, --memory\" flag"))?,
         None => 0,
     };
     let nano_cpus = match &options.cpus {
@@ -329,7 +328,9 @@ pub fn parse_env_file(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let name = line.split_once('=').map_or(line.trim_end(), |(name, _)| name);
+        let name = line
+            .split_once('=')
+            .map_or(line.trim_end(), |(name, _)| name);
         if name.is_empty() {
             bail!("no variable name on line {}: '{line}'", number + 1);
         }
@@ -356,8 +357,20 @@ pub enum VolumeSpec {
 }
 
 const VOLUME_MODES: [&str; 14] = [
-    "rw", "ro", "z", "Z", "nocopy", "consistent", "cached", "delegated", "shared", "rshared",
-    "slave", "rslave", "private", "rprivate",
+    "rw",
+    "ro",
+    "z",
+    "Z",
+    "nocopy",
+    "consistent",
+    "cached",
+    "delegated",
+    "shared",
+    "rshared",
+    "slave",
+    "rslave",
+    "private",
+    "rprivate",
 ];
 
 /// Parses `-v`: `/anon`, `name:/path[:opts]`, `/host:/path[:opts]`, `./rel:/path`.
@@ -454,7 +467,9 @@ pub fn parse_mount(spec: &str) -> anyhow::Result<Value> {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
             None => (field.trim().to_ascii_lowercase(), None),
         };
-        let need = || value.ok_or_else(|| anyhow::anyhow!("invalid field '{field}' must be a key=value pair"));
+        let need = || {
+            value.ok_or_else(|| anyhow::anyhow!("invalid field '{field}' must be a key=value pair"))
+        };
         match key.as_str() {
             "type" => kind = need()?.to_string(),
             "source" | "src" => source = need()?.to_string(),
@@ -522,7 +537,8 @@ pub fn parse_mount(spec: &str) -> anyhow::Result<Value> {
     if kind == "bind" && source.is_empty() {
         bail!("source is required for bind mounts in '{spec}'");
     }
-    let mut mount = json!({"Type": kind, "Source": source, "Target": target, "ReadOnly": read_only});
+    let mut mount =
+        json!({"Type": kind, "Source": source, "Target": target, "ReadOnly": read_only});
     if let Some(propagation) = propagation {
         mount["BindOptions"] = json!({"Propagation": propagation});
     }
@@ -532,7 +548,8 @@ pub fn parse_mount(spec: &str) -> anyhow::Result<Value> {
             options["Labels"] = Value::Object(volume_labels);
         }
         if driver.is_some() || !driver_opts.is_empty() {
-            options["DriverConfig"] = json!({"Name": driver.unwrap_or_default(), "Options": driver_opts});
+            options["DriverConfig"] =
+                json!({"Name": driver.unwrap_or_default(), "Options": driver_opts});
         }
         mount["VolumeOptions"] = options;
     }
@@ -555,7 +572,9 @@ pub fn parse_restart(policy: &str) -> anyhow::Result<Value> {
         Some(("", _)) => bail!("invalid restart policy format: no policy provided before colon"),
         Some((name, count)) => {
             let count: i64 = count.parse().map_err(|_| {
-                anyhow::anyhow!("invalid restart policy format: maximum retry count must be an integer")
+                anyhow::anyhow!(
+                    "invalid restart policy format: maximum retry count must be an integer"
+                )
             })?;
             (name, count)
         }
@@ -814,8 +833,12 @@ mod tests {
     fn filters_are_sent_as_docker_does() {
         assert_eq!(filters_json(&[]).expect("valid"), None);
         assert_eq!(
-            filters_json(&["status=exited".into(), "status=created".into(), "name=w".into()])
-                .expect("valid"),
+            filters_json(&[
+                "status=exited".into(),
+                "status=created".into(),
+                "name=w".into()
+            ])
+            .expect("valid"),
             Some(r#"{"name":{"w":true},"status":{"created":true,"exited":true}}"#.into())
         );
         assert!(filters_json(&["status".into()]).is_err());
@@ -824,11 +847,48 @@ mod tests {
     #[test]
     fn run_flags_build_docker_s_body() {
         let opts = options(&[
-            "-it", "--rm", "--name", "web", "-e", "A=1", "-e", "FROM_ENV", "-m", "32m",
-            "--cpus", "0.5", "--pids-limit", "20", "--read-only", "-v", "vol:/data",
-            "-v", "/anon", "--tmpfs", "/run:size=1m", "-h", "box", "-l", "a=b", "-l", "flag",
-            "--init", "--network", "none", "--health-cmd", "true", "--health-interval", "1m30s",
-            "--stop-signal", "SIGINT", "--stop-timeout", "3", "busybox", "sh", "-c", "echo -n hi",
+            "-it",
+            "--rm",
+            "--name",
+            "web",
+            "-e",
+            "A=1",
+            "-e",
+            "FROM_ENV",
+            "-m",
+            "32m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "20",
+            "--read-only",
+            "-v",
+            "vol:/data",
+            "-v",
+            "/anon",
+            "--tmpfs",
+            "/run:size=1m",
+            "-h",
+            "box",
+            "-l",
+            "a=b",
+            "-l",
+            "flag",
+            "--init",
+            "--network",
+            "none",
+            "--health-cmd",
+            "true",
+            "--health-interval",
+            "1m30s",
+            "--stop-signal",
+            "SIGINT",
+            "--stop-timeout",
+            "3",
+            "busybox",
+            "sh",
+            "-c",
+            "echo -n hi",
         ]);
         let lookup = |name: &str| (name == "FROM_ENV").then(|| "x".to_string());
         let body = create_body(&opts, true, &lookup).expect("builds");
@@ -856,7 +916,10 @@ mod tests {
         assert_eq!(host["Tmpfs"], json!({"/run": "size=1m"}));
         assert_eq!(host["Init"], true);
         assert_eq!(host["NetworkMode"], "none");
-        assert_eq!(host["RestartPolicy"], json!({"Name": "no", "MaximumRetryCount": 0}));
+        assert_eq!(
+            host["RestartPolicy"],
+            json!({"Name": "no", "MaximumRetryCount": 0})
+        );
     }
 
     #[test]

@@ -525,7 +525,9 @@ fn parse_pipeline(text: &str) -> Result<Pipeline, FormatError> {
         }
     }
     if pipeline.iter().any(Vec::is_empty) {
-        return Err(FormatError::Template(format!("empty command in \"{text}\"")));
+        return Err(FormatError::Template(format!(
+            "empty command in \"{text}\""
+        )));
     }
     Ok(pipeline)
 }
@@ -630,19 +632,27 @@ fn eval_term(term: &Term, data: &Value) -> Found {
     match term {
         Term::Path(path) => lookup(data, path),
         Term::Str(s) => Found::Value(Value::String(s.clone())),
-        Term::Number(n) => Found::Value(serde_json::Number::from_f64(*n).map_or(Value::Null, |n| {
-            if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e15) {
-                Value::from(n.as_f64().unwrap_or(0.0) as i64)
-            } else {
-                Value::Number(n)
-            }
-        })),
+        Term::Number(n) => {
+            Found::Value(serde_json::Number::from_f64(*n).map_or(Value::Null, |n| {
+                if n.as_f64()
+                    .is_some_and(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                {
+                    Value::from(n.as_f64().unwrap_or(0.0) as i64)
+                } else {
+                    Value::Number(n)
+                }
+            }))
+        }
         Term::Bool(b) => Found::Value(Value::Bool(*b)),
         Term::Func(_) => Found::Missing,
     }
 }
 
-fn eval_command(command: &[Term], data: &Value, piped: Option<Found>) -> Result<Found, FormatError> {
+fn eval_command(
+    command: &[Term],
+    data: &Value,
+    piped: Option<Found>,
+) -> Result<Found, FormatError> {
     let Some(Term::Func(name)) = command.first() else {
         if command.len() > 1 || piped.is_some() {
             return Err(FormatError::Template(
@@ -713,7 +723,11 @@ fn eval_command(command: &[Term], data: &Value, piped: Option<Found>) -> Result<
                     other => Value::String(display(&Found::Value(other))),
                 }
             }
-            _ => return Err(FormatError::Template("join takes a list and a separator".into())),
+            _ => {
+                return Err(FormatError::Template(
+                    "join takes a list and a separator".into(),
+                ));
+            }
         },
         "print" | "println" => {
             let mut text = args.iter().map(display).collect::<Vec<_>>().join(" ");
@@ -722,7 +736,11 @@ fn eval_command(command: &[Term], data: &Value, piped: Option<Found>) -> Result<
             }
             Value::String(text)
         }
-        other => return Err(FormatError::Template(format!("function \"{other}\" not defined"))),
+        other => {
+            return Err(FormatError::Template(format!(
+                "function \"{other}\" not defined"
+            )));
+        }
     };
     Ok(Found::Value(result))
 }
@@ -887,7 +905,10 @@ mod tests {
     fn ids_and_ellipsis() {
         assert_eq!(truncate_id("sha256:0123456789abcdef"), "0123456789ab");
         assert_eq!(truncate_id("0123456789abcdef"), "0123456789ab");
-        assert_eq!(ellipsis("sh -c 'while true; do echo'", 20), "sh -c 'while true; …");
+        assert_eq!(
+            ellipsis("sh -c 'while true; do echo'", 20),
+            "sh -c 'while true; …"
+        );
         assert_eq!(ellipsis("echo hi", 20), "echo hi");
     }
 
@@ -933,16 +954,27 @@ mod tests {
     #[test]
     fn template_if_and_range() {
         let data = json!({"Mounts": [{"Source": "/a"}, {"Source": "/b"}], "Tty": false});
-        assert_eq!(render("{{range .Mounts}}{{.Source}};{{end}}", &data), "/a;/b;");
+        assert_eq!(
+            render("{{range .Mounts}}{{.Source}};{{end}}", &data),
+            "/a;/b;"
+        );
         assert_eq!(render("{{if .Tty}}tty{{else}}no{{end}}", &data), "no");
-        assert_eq!(render("{{range .None}}x{{else}}empty{{end}}", &data), "empty");
+        assert_eq!(
+            render("{{range .None}}x{{else}}empty{{end}}", &data),
+            "empty"
+        );
         assert_eq!(render("a {{- \" b\" -}} c", &data), "a bc");
     }
 
     #[test]
     fn template_errors_name_the_problem() {
-        assert!(matches!(Template::parse("{{.A"), Err(FormatError::Template(_))));
-        assert!(matches!(Template::parse("{{nosuch .A}}"), Err(FormatError::Template(m)) if m.contains("nosuch")));
+        assert!(matches!(
+            Template::parse("{{.A"),
+            Err(FormatError::Template(_))
+        ));
+        assert!(
+            matches!(Template::parse("{{nosuch .A}}"), Err(FormatError::Template(m)) if m.contains("nosuch"))
+        );
         assert!(Template::parse("{{if .A}}x").is_err());
         assert!(Template::parse("{{end}}").is_err());
     }
@@ -961,7 +993,9 @@ mod tests {
         let plain = OutputFormat::parse("{{.ID}}");
         assert!(!plain.table);
         assert_eq!(
-            plain.render(&json!({}), &[json!({"ID": "x"})]).expect("renders"),
+            plain
+                .render(&json!({}), &[json!({"ID": "x"})])
+                .expect("renders"),
             "x\n"
         );
     }

@@ -142,7 +142,7 @@ pub async fn pull(client: &Client, args: PullArgs) -> anyhow::Result<i32> {
     } else {
         progress::display(response, Output::Stdout, tty::stdout_is_terminal()).await?;
     }
-    println!("{}", reference.full());
+    outln!("{}", reference.full());
     Ok(0)
 }
 
@@ -203,14 +203,18 @@ pub async fn images(client: &Client, args: ImagesArgs) -> anyhow::Result<i32> {
         "CreatedAt": "CREATED AT", "Size": "SIZE", "Digest": "DIGEST", "Containers": "CONTAINERS",
         "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "VirtualSize": "SIZE",
     });
-    print!("{}", OutputFormat::parse(&format).render(&headers, &rows)?);
+    out!("{}", OutputFormat::parse(&format).render(&headers, &rows)?);
     Ok(0)
 }
 
 /// One row per tag of an image (one `<none>` row for an untagged one).
 pub fn image_rows(image: &Value, trunc: bool) -> Vec<Value> {
     let id = image["Id"].as_str().unwrap_or_default();
-    let id = if trunc { truncate_id(id) } else { id.to_string() };
+    let id = if trunc {
+        truncate_id(id)
+    } else {
+        id.to_string()
+    };
     let created = image["Created"].as_i64().unwrap_or(0);
     let size = human_size(image["Size"].as_f64().unwrap_or(0.0));
     let digests: Vec<&str> = image["RepoDigests"]
@@ -223,7 +227,11 @@ pub fn image_rows(image: &Value, trunc: bool) -> Vec<Value> {
     let digest_of = |repo: &str| {
         digests
             .iter()
-            .find_map(|d| d.split_once('@').filter(|(r, _)| *r == repo).map(|(_, d)| d))
+            .find_map(|d| {
+                d.split_once('@')
+                    .filter(|(r, _)| *r == repo)
+                    .map(|(_, d)| d)
+            })
             .unwrap_or("<none>")
             .to_string()
     };
@@ -291,7 +299,12 @@ pub async fn rmi(client: &Client, args: RmiArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for image in &args.images {
         match client
-            .json(Method::DELETE, &format!("/images/{image}"), &query, RequestBody::Empty)
+            .json(
+                Method::DELETE,
+                &format!("/images/{image}"),
+                &query,
+                RequestBody::Empty,
+            )
             .await
         {
             Ok(items) => print_deleted(&items),
@@ -308,10 +321,10 @@ pub async fn rmi(client: &Client, args: RmiArgs) -> anyhow::Result<i32> {
 pub fn print_deleted(items: &Value) {
     for item in items.as_array().into_iter().flatten() {
         if let Some(tag) = item["Untagged"].as_str() {
-            println!("Untagged: {tag}");
+            outln!("Untagged: {tag}");
         }
         if let Some(id) = item["Deleted"].as_str() {
-            println!("Deleted: {id}");
+            outln!("Deleted: {id}");
         }
     }
 }
@@ -440,9 +453,7 @@ pub async fn load(client: &Client, args: LoadArgs) -> anyhow::Result<i32> {
         ),
         _ => {
             if tty::stdin_is_terminal() {
-                bail!(
-                    "requested load from stdin, but stdin is empty; use -i to load from a file"
-                );
+                bail!("requested load from stdin, but stdin is empty; use -i to load from a file");
             }
             Box::new(tokio::io::stdin())
         }
@@ -501,9 +512,13 @@ pub async fn history(client: &Client, args: HistoryArgs) -> anyhow::Result<i32> 
     let mut lines = vec!["IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT".to_string()];
     for layer in layers.as_array().into_iter().flatten() {
         let id = layer["Id"].as_str().unwrap_or("<missing>");
-        let id = if id == "<missing>" || !trunc { id.to_string() } else { truncate_id(id) };
+        let id = if id == "<missing>" || !trunc {
+            id.to_string()
+        } else {
+            truncate_id(id)
+        };
         if args.quiet {
-            println!("{id}");
+            outln!("{id}");
             continue;
         }
         let created_at = layer["Created"].as_i64().unwrap_or(0);
@@ -514,15 +529,22 @@ pub async fn history(client: &Client, args: HistoryArgs) -> anyhow::Result<i32> 
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default()
         };
-        let by = layer["CreatedBy"].as_str().unwrap_or_default().replace('\t', " ");
+        let by = layer["CreatedBy"]
+            .as_str()
+            .unwrap_or_default()
+            .replace('\t', " ");
         let by = if trunc { ellipsis(&by, 45) } else { by };
         let size = layer["Size"].as_f64().unwrap_or(0.0);
-        let size = if args.human { human_size(size) } else { size.to_string() };
+        let size = if args.human {
+            human_size(size)
+        } else {
+            size.to_string()
+        };
         let comment = layer["Comment"].as_str().unwrap_or_default();
         lines.push(format!("{id}\t{created}\t{by}\t{size}\t{comment}"));
     }
     if !args.quiet {
-        print!("{}", super::format::tabulate(&lines));
+        out!("{}", super::format::tabulate(&lines));
     }
     Ok(0)
 }
@@ -540,7 +562,14 @@ pub struct ImageInspectArgs {
 
 /// `image inspect`.
 pub async fn inspect(client: &Client, args: ImageInspectArgs) -> anyhow::Result<i32> {
-    inspect_objects(client, &args.images, &["image"], args.format.as_deref(), false).await
+    inspect_objects(
+        client,
+        &args.images,
+        &["image"],
+        args.format.as_deref(),
+        false,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -569,7 +598,10 @@ mod tests {
         assert_eq!(r.familiar(), "user/app:v1");
         let r = ImageRef::parse("busybox@sha256:abc");
         assert_eq!(r.digest.as_deref(), Some("sha256:abc"));
-        assert_eq!(r.pull_query().encode(), "?fromImage=docker.io%2Flibrary%2Fbusybox&tag=sha256%3Aabc");
+        assert_eq!(
+            r.pull_query().encode(),
+            "?fromImage=docker.io%2Flibrary%2Fbusybox&tag=sha256%3Aabc"
+        );
         assert_eq!(r.familiar(), "busybox@sha256:abc");
     }
 

@@ -5,6 +5,24 @@
 //! into the create request, `container`/`image`/`volume`/`system`/`copy` hold the commands,
 //! `format` and `progress` what they print, `tty` the local terminal.
 
+/// `print!` to stdout; a reader that went away (`wharf ps | head -1`) ends the process quietly
+/// with the status of a process killed by SIGPIPE, as docker (a Go program) does.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` through [`out!`].
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod client;
 mod container;
 mod copy;
@@ -19,6 +37,18 @@ mod volume;
 use clap::Subcommand;
 
 use client::Client;
+
+/// Writes to stdout for [`out!`]: exits 141 when the reader is gone, ignores other failures
+/// (there is nowhere left to report them).
+pub fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+    }
+}
 
 /// A failure that ends the command with a particular exit status (docker's `StatusError`):
 /// `run` exits 125 when the container never started, 126/127 when its command cannot run.
@@ -36,10 +66,10 @@ pub struct StatusError {
 pub enum Command {
     /// Create and run a new container from an image
     #[command(disable_help_flag = true)]
-    Run(container::RunArgs),
+    Run(Box<container::RunArgs>),
     /// Create a new container
     #[command(disable_help_flag = true)]
-    Create(container::CreateArgs),
+    Create(Box<container::CreateArgs>),
     /// Start one or more stopped containers
     Start(container::StartArgs),
     /// List containers
@@ -171,6 +201,16 @@ pub fn main(hosts: Vec<String>, command: Command) -> anyhow::Result<i32> {
                 }
                 return Ok(status.code);
             }
+            // A reader that went away (`wharf export c | head`): end quietly, with the
+            // status a process killed by SIGPIPE has.
+            let broken_pipe = error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return Ok(141);
+            }
             eprintln!("{error:#}");
             Ok(1)
         }
@@ -179,8 +219,8 @@ pub fn main(hosts: Vec<String>, command: Command) -> anyhow::Result<i32> {
 
 async fn dispatch(client: &Client, command: Command) -> anyhow::Result<i32> {
     match command {
-        Command::Run(args) => container::run(client, args).await,
-        Command::Create(args) => container::create(client, args).await,
+        Command::Run(args) => container::run(client, *args).await,
+        Command::Create(args) => container::create(client, *args).await,
         Command::Start(args) => container::start(client, args).await,
         Command::Ps(args) => container::ps(client, args).await,
         Command::Logs(args) => container::logs(client, args).await,
@@ -260,16 +300,38 @@ mod tests {
             Top::try_parse_from(std::iter::once("wharf").chain(args.iter().copied()))
                 .map(|t| t.command)
         };
-        assert!(matches!(parse(&["run", "--rm", "-it", "busybox", "sh"]), Ok(Command::Run(_))));
-        assert!(matches!(parse(&["-H", "unix:///x", "ps", "-a", "--filter", "status=exited"]), Ok(Command::Ps(_))));
-        assert!(matches!(parse(&["exec", "-i", "w", "sh", "-c", "cat"]), Ok(Command::Exec(_))));
-        assert!(matches!(parse(&["volume", "create", "v1"]), Ok(Command::Volume(_))));
-        assert!(matches!(parse(&["system", "prune", "-f", "--volumes"]), Ok(Command::System(_))));
-        assert!(matches!(parse(&["stop", "-t", "1", "w"]), Ok(Command::Stop(_))));
-        assert!(matches!(parse(&["image", "ls", "-q"]), Ok(Command::Image(ImageCommand::Ls(_)))));
+        assert!(matches!(
+            parse(&["run", "--rm", "-it", "busybox", "sh"]),
+            Ok(Command::Run(_))
+        ));
+        assert!(matches!(
+            parse(&["-H", "unix:///x", "ps", "-a", "--filter", "status=exited"]),
+            Ok(Command::Ps(_))
+        ));
+        assert!(matches!(
+            parse(&["exec", "-i", "w", "sh", "-c", "cat"]),
+            Ok(Command::Exec(_))
+        ));
+        assert!(matches!(
+            parse(&["volume", "create", "v1"]),
+            Ok(Command::Volume(_))
+        ));
+        assert!(matches!(
+            parse(&["system", "prune", "-f", "--volumes"]),
+            Ok(Command::System(_))
+        ));
+        assert!(matches!(
+            parse(&["stop", "-t", "1", "w"]),
+            Ok(Command::Stop(_))
+        ));
+        assert!(matches!(
+            parse(&["image", "ls", "-q"]),
+            Ok(Command::Image(ImageCommand::Ls(_)))
+        ));
         assert!(parse(&["exec", "w"]).is_err());
         assert!(parse(&["run"]).is_err());
-        let Ok(Command::Run(run)) = parse(&["run", "-d", "-h", "box", "busybox", "hostname"]) else {
+        let Ok(Command::Run(run)) = parse(&["run", "-d", "-h", "box", "busybox", "hostname"])
+        else {
             panic!("run parses");
         };
         assert!(run.detach);

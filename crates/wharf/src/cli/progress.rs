@@ -38,7 +38,12 @@ pub fn message_error(message: &Value) -> Option<String> {
 
 /// One plain line for a message, as docker prints it when the output is not a terminal.
 pub fn plain_line(message: &Value) -> Option<String> {
-    let text = |key: &str| message.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let text = |key: &str| {
+        message
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     if let Some(stream) = text("stream") {
         return Some(stream.to_string());
     }
@@ -112,11 +117,10 @@ impl BarView {
             Output::Stdout => ProgressDrawTarget::stdout(),
             Output::Stderr => ProgressDrawTarget::stderr(),
         };
-        let with_bar = ProgressStyle::with_template(
-            "{prefix}: {msg:<12} [{bar:40}] {bytes:>9}/{total_bytes}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+        let with_bar =
+            ProgressStyle::with_template("{prefix}: {msg:<12} [{bar:40}] {bytes:>9}/{total_bytes}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
         let without_bar = ProgressStyle::with_template("{prefix}: {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         BarView {
@@ -128,7 +132,12 @@ impl BarView {
     }
 
     fn show(&mut self, message: &Value) {
-        let text = |key: &str| message.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let text = |key: &str| {
+            message
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        };
         let Some(id) = text("id") else {
             if let Some(line) = plain_line(message) {
                 let _ = self.multi.println(line.trim_end_matches('\n'));
@@ -143,7 +152,9 @@ impl BarView {
             bar
         });
         let detail = message.get("progressDetail");
-        let current = detail.and_then(|d| d.get("current")).and_then(Value::as_u64);
+        let current = detail
+            .and_then(|d| d.get("current"))
+            .and_then(Value::as_u64);
         let total = detail.and_then(|d| d.get("total")).and_then(Value::as_u64);
         match (current, total) {
             (Some(current), Some(total)) if total > 0 => {
@@ -191,7 +202,10 @@ mod tests {
             message_error(&json!({"errorDetail": {"message": "bad"}, "error": "bad"})),
             Some("bad".into())
         );
-        assert_eq!(message_error(&json!({"error": "only"})), Some("only".into()));
+        assert_eq!(
+            message_error(&json!({"error": "only"})),
+            Some("only".into())
+        );
         assert_eq!(message_error(&json!({"status": "fine"})), None);
     }
 }

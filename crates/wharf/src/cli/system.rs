@@ -107,7 +107,12 @@ pub fn df_lines(usage: &Value) -> Vec<String> {
     ));
 
     let containers = list("Containers");
-    let running = |c: &Value| matches!(c["State"].as_str(), Some("running" | "paused" | "restarting"));
+    let running = |c: &Value| {
+        matches!(
+            c["State"].as_str(),
+            Some("running" | "paused" | "restarting")
+        )
+    };
     let size: i64 = containers.iter().map(|c| int(&c["SizeRw"]).max(0)).sum();
     let idle: i64 = containers
         .iter()
@@ -136,7 +141,11 @@ pub fn df_lines(usage: &Value) -> Vec<String> {
     ));
 
     let cache = list("BuildCache");
-    let size: i64 = cache.iter().filter(|c| c["Shared"] != true).map(|c| int(&c["Size"])).sum();
+    let size: i64 = cache
+        .iter()
+        .filter(|c| c["Shared"] != true)
+        .map(|c| int(&c["Size"]))
+        .sum();
     let idle: i64 = cache
         .iter()
         .filter(|c| c["InUse"] != true && c["Shared"] != true)
@@ -156,31 +165,47 @@ async fn df(client: &Client, args: DfArgs) -> anyhow::Result<i32> {
     let usage = client
         .json(Method::GET, "/system/df", &Query::new(), RequestBody::Empty)
         .await?;
-    print!("{}", tabulate(&df_lines(&usage)));
+    out!("{}", tabulate(&df_lines(&usage)));
     if args.verbose {
-        println!();
-        println!("Images space usage:");
-        println!();
-        let mut lines = vec!["REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS".to_string()];
+        outln!();
+        outln!("Images space usage:");
+        outln!();
+        let mut lines = vec![
+            "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE\tSHARED SIZE\tUNIQUE SIZE\tCONTAINERS"
+                .to_string(),
+        ];
         for image in usage["Images"].as_array().into_iter().flatten() {
             for row in super::image::image_rows(image, true) {
                 let text = |k: &str| row[k].as_str().unwrap_or_default().to_string();
                 lines.push(format!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    text("Repository"), text("Tag"), text("ID"), text("CreatedSince"),
-                    text("Size"), text("SharedSize"), text("UniqueSize"), text("Containers")
+                    text("Repository"),
+                    text("Tag"),
+                    text("ID"),
+                    text("CreatedSince"),
+                    text("Size"),
+                    text("SharedSize"),
+                    text("UniqueSize"),
+                    text("Containers")
                 ));
             }
         }
-        print!("{}", tabulate(&lines));
+        out!("{}", tabulate(&lines));
     }
     Ok(0)
 }
 
 /// Prunes through an endpoint the daemon may lack (networks, build cache): a 404 means there
 /// is nothing of that kind to prune.
-async fn optional_prune(client: &Client, path: &str, query: &Query) -> anyhow::Result<Option<Value>> {
-    match client.json(Method::POST, path, query, RequestBody::Empty).await {
+async fn optional_prune(
+    client: &Client,
+    path: &str,
+    query: &Query,
+) -> anyhow::Result<Option<Value>> {
+    match client
+        .json(Method::POST, path, query, RequestBody::Empty)
+        .await
+    {
         Ok(report) => Ok(Some(report)),
         Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e.into()),
@@ -189,7 +214,9 @@ async fn optional_prune(client: &Client, path: &str, query: &Query) -> anyhow::R
 
 async fn prune(client: &Client, args: SystemPruneArgs) -> anyhow::Result<i32> {
     if !args.force {
-        let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+        let mut warning = String::from(
+            "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n",
+        );
         if args.volumes {
             warning.push_str("  - all anonymous volumes not used by at least one container\n");
         }
@@ -207,22 +234,37 @@ async fn prune(client: &Client, args: SystemPruneArgs) -> anyhow::Result<i32> {
     let mut reclaimed = 0u64;
 
     let report = client
-        .json(Method::POST, "/containers/prune", &query, RequestBody::Empty)
+        .json(
+            Method::POST,
+            "/containers/prune",
+            &query,
+            RequestBody::Empty,
+        )
         .await?;
-    let deleted: Vec<&str> = report["ContainersDeleted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let deleted: Vec<&str> = report["ContainersDeleted"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
     if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        deleted.iter().for_each(|id| println!("{id}"));
-        println!();
+        outln!("Deleted Containers:");
+        deleted.iter().for_each(|id| outln!("{id}"));
+        outln!();
     }
     reclaimed += report["SpaceReclaimed"].as_u64().unwrap_or(0);
 
     if let Some(report) = optional_prune(client, "/networks/prune", &query).await? {
-        let deleted: Vec<&str> = report["NetworksDeleted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let deleted: Vec<&str> = report["NetworksDeleted"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         if !deleted.is_empty() {
-            println!("Deleted Networks:");
-            deleted.iter().for_each(|n| println!("{n}"));
-            println!();
+            outln!("Deleted Networks:");
+            deleted.iter().for_each(|n| outln!("{n}"));
+            outln!();
         }
     }
 
@@ -234,25 +276,38 @@ async fn prune(client: &Client, args: SystemPruneArgs) -> anyhow::Result<i32> {
     image_filters.push(format!("dangling={}", !args.all));
     let image_query = Query::new().add_opt("filters", filters_json(&image_filters)?);
     let report = client
-        .json(Method::POST, "/images/prune", &image_query, RequestBody::Empty)
+        .json(
+            Method::POST,
+            "/images/prune",
+            &image_query,
+            RequestBody::Empty,
+        )
         .await?;
-    if report["ImagesDeleted"].as_array().is_some_and(|a| !a.is_empty()) {
-        println!("Deleted Images:");
+    if report["ImagesDeleted"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty())
+    {
+        outln!("Deleted Images:");
         print_deleted(&report["ImagesDeleted"]);
-        println!();
+        outln!();
     }
     reclaimed += report["SpaceReclaimed"].as_u64().unwrap_or(0);
 
     if let Some(report) = optional_prune(client, "/build/prune", &Query::new()).await? {
-        let deleted: Vec<&str> = report["CachesDeleted"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let deleted: Vec<&str> = report["CachesDeleted"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         if !deleted.is_empty() {
-            println!("Deleted build cache objects:");
-            deleted.iter().for_each(|c| println!("{c}"));
-            println!();
+            outln!("Deleted build cache objects:");
+            deleted.iter().for_each(|c| outln!("{c}"));
+            outln!();
         }
         reclaimed += report["SpaceReclaimed"].as_u64().unwrap_or(0);
     }
-    println!("Total reclaimed space: {}", human_size_4(reclaimed as f64));
+    outln!("Total reclaimed space: {}", human_size_4(reclaimed as f64));
     Ok(0)
 }
 
@@ -277,49 +332,83 @@ pub async fn version(client: Option<&Client>, args: VersionArgs) -> anyhow::Resu
             "Client": {"Version": env!("CARGO_PKG_VERSION"), "ApiVersion": client.map_or(API_VERSION, Client::version), "Os": std::env::consts::OS, "Arch": std::env::consts::ARCH},
             "Server": server.clone().unwrap_or(Value::Null),
         });
-        println!("{}", Template::parse(&super::format::OutputFormat::parse(format).template)?.render(&data)?);
+        outln!(
+            "{}",
+            Template::parse(&super::format::OutputFormat::parse(format).template)?.render(&data)?
+        );
         return Ok(0);
     }
     let api = match client {
-        Some(c) if c.version() != API_VERSION => format!("{} (downgraded from {API_VERSION})", c.version()),
+        Some(c) if c.version() != API_VERSION => {
+            format!("{} (downgraded from {API_VERSION})", c.version())
+        }
         _ => API_VERSION.to_string(),
     };
-    println!("Client:");
-    println!("{}", field(1, "Version", env!("CARGO_PKG_VERSION")));
-    println!("{}", field(1, "API version", api));
-    println!("{}", field(1, "OS/Arch", format!("{}/{}", std::env::consts::OS, goarch())));
-    println!("{}", field(1, "Context", "default"));
+    outln!("Client:");
+    outln!("{}", field(1, "Version", env!("CARGO_PKG_VERSION")));
+    outln!("{}", field(1, "API version", api));
+    outln!(
+        "{}",
+        field(
+            1,
+            "OS/Arch",
+            format!("{}/{}", std::env::consts::OS, goarch())
+        )
+    );
+    outln!("{}", field(1, "Context", "default"));
     let Some(server) = server else { return Ok(0) };
-    println!();
+    outln!();
     let platform = server["Platform"]["Name"].as_str().unwrap_or_default();
-    println!("Server: {platform}");
+    outln!("Server: {platform}");
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    println!(" Engine:");
-    println!("{}", field(2, "Version", text(&server["Version"])));
-    println!(
+    outln!(" Engine:");
+    outln!("{}", field(2, "Version", text(&server["Version"])));
+    outln!(
         "{}",
-        field(2, "API version", format!("{} (minimum version {})", text(&server["ApiVersion"]), text(&server["MinAPIVersion"])))
+        field(
+            2,
+            "API version",
+            format!(
+                "{} (minimum version {})",
+                text(&server["ApiVersion"]),
+                text(&server["MinAPIVersion"])
+            )
+        )
     );
     if !text(&server["GoVersion"]).is_empty() {
-        println!("{}", field(2, "Go version", text(&server["GoVersion"])));
+        outln!("{}", field(2, "Go version", text(&server["GoVersion"])));
     }
-    println!("{}", field(2, "Git commit", text(&server["GitCommit"])));
-    println!("{}", field(2, "Built", text(&server["BuildTime"])));
-    println!("{}", field(2, "OS/Arch", format!("{}/{}", text(&server["Os"]), text(&server["Arch"]))));
-    println!("{}", field(2, "Experimental", server["Experimental"].as_bool().unwrap_or(false)));
+    outln!("{}", field(2, "Git commit", text(&server["GitCommit"])));
+    outln!("{}", field(2, "Built", text(&server["BuildTime"])));
+    outln!(
+        "{}",
+        field(
+            2,
+            "OS/Arch",
+            format!("{}/{}", text(&server["Os"]), text(&server["Arch"]))
+        )
+    );
+    outln!(
+        "{}",
+        field(
+            2,
+            "Experimental",
+            server["Experimental"].as_bool().unwrap_or(false)
+        )
+    );
     for component in server["Components"].as_array().into_iter().flatten() {
         let name = text(&component["Name"]);
         if name == "Engine" {
             continue;
         }
-        println!(" {name}:");
-        println!("{}", field(2, "Version", text(&component["Version"])));
+        outln!(" {name}:");
+        outln!("{}", field(2, "Version", text(&component["Version"])));
         for (key, value) in component["Details"].as_object().into_iter().flatten() {
-            println!("{}", field(2, key, text(value)));
+            outln!("{}", field(2, key, text(value)));
         }
     }
     Ok(0)
@@ -340,7 +429,7 @@ pub async fn info(client: &Client, args: InfoArgs) -> anyhow::Result<i32> {
         .await?;
     if let Some(format) = &args.format {
         let template = Template::parse(&super::format::OutputFormat::parse(format).template)?;
-        println!("{}", template.render(&info)?);
+        outln!("{}", template.render(&info)?);
         return Ok(0);
     }
     let text = |key: &str| match &info[key] {
@@ -348,38 +437,51 @@ pub async fn info(client: &Client, args: InfoArgs) -> anyhow::Result<i32> {
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    println!("Client:");
-    println!(" Version:    {}", env!("CARGO_PKG_VERSION"));
-    println!(" Context:    default");
-    println!();
-    println!("Server:");
-    println!(" Containers: {}", text("Containers"));
-    println!("  Running: {}", text("ContainersRunning"));
-    println!("  Paused: {}", text("ContainersPaused"));
-    println!("  Stopped: {}", text("ContainersStopped"));
-    println!(" Images: {}", text("Images"));
-    println!(" Server Version: {}", text("ServerVersion"));
-    println!(" Storage Driver: {}", text("Driver"));
+    outln!("Client:");
+    outln!(" Version:    {}", env!("CARGO_PKG_VERSION"));
+    outln!(" Context:    default");
+    outln!();
+    outln!("Server:");
+    outln!(" Containers: {}", text("Containers"));
+    outln!("  Running: {}", text("ContainersRunning"));
+    outln!("  Paused: {}", text("ContainersPaused"));
+    outln!("  Stopped: {}", text("ContainersStopped"));
+    outln!(" Images: {}", text("Images"));
+    outln!(" Server Version: {}", text("ServerVersion"));
+    outln!(" Storage Driver: {}", text("Driver"));
     for pair in info["DriverStatus"].as_array().into_iter().flatten() {
         if let [key, value] = pair.as_array().map(Vec::as_slice).unwrap_or_default() {
-            println!("  {}: {}", key.as_str().unwrap_or_default(), value.as_str().unwrap_or_default());
+            outln!(
+                "  {}: {}",
+                key.as_str().unwrap_or_default(),
+                value.as_str().unwrap_or_default()
+            );
         }
     }
-    println!(" Logging Driver: {}", text("LoggingDriver"));
-    println!(" Cgroup Driver: {}", text("CgroupDriver"));
-    println!(" Cgroup Version: {}", text("CgroupVersion"));
-    println!(" Kernel Version: {}", text("KernelVersion"));
-    println!(" Operating System: {}", text("OperatingSystem"));
-    println!(" OSType: {}", text("OSType"));
-    println!(" Architecture: {}", text("Architecture"));
-    println!(" CPUs: {}", text("NCPU"));
-    println!(" Total Memory: {}", bytes_size(info["MemTotal"].as_f64().unwrap_or(0.0)));
-    println!(" Name: {}", text("Name"));
-    println!(" ID: {}", text("ID"));
-    println!(" Docker Root Dir: {}", text("DockerRootDir"));
-    println!(" Debug Mode: {}", info["Debug"].as_bool().unwrap_or(false));
-    println!(" Experimental: {}", info["ExperimentalBuild"].as_bool().unwrap_or(false));
-    println!(" Live Restore Enabled: {}", info["LiveRestoreEnabled"].as_bool().unwrap_or(false));
+    outln!(" Logging Driver: {}", text("LoggingDriver"));
+    outln!(" Cgroup Driver: {}", text("CgroupDriver"));
+    outln!(" Cgroup Version: {}", text("CgroupVersion"));
+    outln!(" Kernel Version: {}", text("KernelVersion"));
+    outln!(" Operating System: {}", text("OperatingSystem"));
+    outln!(" OSType: {}", text("OSType"));
+    outln!(" Architecture: {}", text("Architecture"));
+    outln!(" CPUs: {}", text("NCPU"));
+    outln!(
+        " Total Memory: {}",
+        bytes_size(info["MemTotal"].as_f64().unwrap_or(0.0))
+    );
+    outln!(" Name: {}", text("Name"));
+    outln!(" ID: {}", text("ID"));
+    outln!(" Docker Root Dir: {}", text("DockerRootDir"));
+    outln!(" Debug Mode: {}", info["Debug"].as_bool().unwrap_or(false));
+    outln!(
+        " Experimental: {}",
+        info["ExperimentalBuild"].as_bool().unwrap_or(false)
+    );
+    outln!(
+        " Live Restore Enabled: {}",
+        info["LiveRestoreEnabled"].as_bool().unwrap_or(false)
+    );
     for warning in info["Warnings"].as_array().into_iter().flatten() {
         eprintln!("{}", warning.as_str().unwrap_or_default());
     }

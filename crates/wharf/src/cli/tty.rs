@@ -50,10 +50,7 @@ impl Drop for RawMode {
 /// The terminal's size as (rows, columns), read from stdout (or stdin when stdout is
 /// redirected); `None` when neither is a terminal.
 pub fn window_size() -> Option<(u16, u16)> {
-    let fds = [
-        std::io::stdout().as_raw_fd(),
-        std::io::stdin().as_raw_fd(),
-    ];
+    let fds = [std::io::stdout().as_raw_fd(), std::io::stdin().as_raw_fd()];
     fds.into_iter().find_map(|fd| {
         let mut size = libc::winsize {
             ws_row: 0,

@@ -104,8 +104,14 @@ pub async fn main(client: &Client, command: VolumeCommand) -> anyhow::Result<i32
         VolumeCommand::Create(args) => create(client, args).await,
         VolumeCommand::Ls(args) => ls(client, args).await,
         VolumeCommand::Inspect(args) => {
-            inspect_objects(client, &args.volumes, &["volume"], args.format.as_deref(), false)
-                .await
+            inspect_objects(
+                client,
+                &args.volumes,
+                &["volume"],
+                args.format.as_deref(),
+                false,
+            )
+            .await
         }
         VolumeCommand::Rm(args) => rm(client, args).await,
         VolumeCommand::Prune(args) => prune(client, args).await,
@@ -127,7 +133,9 @@ fn key_values(pairs: &[String], what: &str) -> anyhow::Result<Map<String, Value>
 async fn create(client: &Client, args: VolumeCreateArgs) -> anyhow::Result<i32> {
     if let (Some(flag), Some(name)) = (&args.name_flag, &args.name) {
         if flag != name {
-            bail!("conflicting options: cannot specify a volume-name through both --name and as a positional arg");
+            bail!(
+                "conflicting options: cannot specify a volume-name through both --name and as a positional arg"
+            );
         }
     }
     let name = args.name.or(args.name_flag).unwrap_or_default();
@@ -138,9 +146,14 @@ async fn create(client: &Client, args: VolumeCreateArgs) -> anyhow::Result<i32> 
         "Labels": key_values(&args.label, "label")?,
     });
     let volume = client
-        .json(Method::POST, "/volumes/create", &Query::new(), RequestBody::Json(body))
+        .json(
+            Method::POST,
+            "/volumes/create",
+            &Query::new(),
+            RequestBody::Json(body),
+        )
         .await?;
-    println!("{}", volume["Name"].as_str().unwrap_or_default());
+    outln!("{}", volume["Name"].as_str().unwrap_or_default());
     Ok(0)
 }
 
@@ -185,7 +198,7 @@ async fn ls(client: &Client, args: VolumeLsArgs) -> anyhow::Result<i32> {
         "Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
         "Labels": "LABELS", "Size": "SIZE", "Links": "LINKS",
     });
-    print!("{}", OutputFormat::parse(&format).render(&headers, &rows)?);
+    out!("{}", OutputFormat::parse(&format).render(&headers, &rows)?);
     Ok(0)
 }
 
@@ -194,10 +207,15 @@ async fn rm(client: &Client, args: VolumeRmArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for volume in &args.volumes {
         match client
-            .json(Method::DELETE, &format!("/volumes/{volume}"), &query, RequestBody::Empty)
+            .json(
+                Method::DELETE,
+                &format!("/volumes/{volume}"),
+                &query,
+                RequestBody::Empty,
+            )
             .await
         {
-            Ok(_) => println!("{volume}"),
+            Ok(_) => outln!("{volume}"),
             Err(e) => {
                 eprintln!("{e}");
                 code = 1;
@@ -234,11 +252,11 @@ pub async fn prune_volumes(client: &Client, all: bool, filters: &[String]) -> an
         .filter_map(Value::as_str)
         .collect();
     if !deleted.is_empty() {
-        println!("Deleted Volumes:");
+        outln!("Deleted Volumes:");
         for name in deleted {
-            println!("{name}");
+            outln!("{name}");
         }
-        println!();
+        outln!();
     }
     Ok(report["SpaceReclaimed"].as_u64().unwrap_or(0))
 }
@@ -253,6 +271,9 @@ async fn prune(client: &Client, args: PruneArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let reclaimed = prune_volumes(client, args.all, &args.filter).await?;
-    println!("Total reclaimed space: {}", super::format::human_size_4(reclaimed as f64));
+    outln!(
+        "Total reclaimed space: {}",
+        super::format::human_size_4(reclaimed as f64)
+    );
     Ok(0)
 }
