@@ -463,7 +463,8 @@ pub async fn load(client: &Client, args: LoadArgs) -> anyhow::Result<i32> {
         .request(
             Method::POST,
             "/images/load",
-            &Query::new().add_if(quiet, "quiet", 1),
+            // dockerd's default is quiet: ask for progress explicitly, as docker does.
+            &Query::new().add("quiet", if quiet { 1 } else { 0 }),
             RequestBody::Reader(body, "application/x-tar"),
             &[],
         )

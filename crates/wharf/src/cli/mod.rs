@@ -73,7 +73,6 @@ pub enum Command {
     /// Start one or more stopped containers
     Start(container::StartArgs),
     /// List containers
-    #[command(visible_alias = "container-ls")]
     Ps(container::PsArgs),
     /// Fetch the logs of a container
     Logs(container::LogsArgs),

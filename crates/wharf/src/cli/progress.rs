@@ -105,6 +105,7 @@ fn write_out(output: Output, text: &str) {
 
 /// Bars per layer id on a terminal.
 struct BarView {
+    output: Output,
     multi: MultiProgress,
     bars: HashMap<String, ProgressBar>,
     with_bar: ProgressStyle,
@@ -124,6 +125,7 @@ impl BarView {
         let without_bar = ProgressStyle::with_template("{prefix}: {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         BarView {
+            output,
             multi: MultiProgress::with_draw_target(target),
             bars: HashMap::new(),
             with_bar,
@@ -140,7 +142,8 @@ impl BarView {
         };
         let Some(id) = text("id") else {
             if let Some(line) = plain_line(message) {
-                let _ = self.multi.println(line.trim_end_matches('\n'));
+                // Clear the bars, print the line as it is, draw the bars again below it.
+                self.multi.suspend(|| write_out(self.output, &line));
             }
             return;
         };
@@ -151,6 +154,7 @@ impl BarView {
             bar.set_prefix(id.to_string());
             bar
         });
+        bar.set_message(status);
         let detail = message.get("progressDetail");
         let current = detail
             .and_then(|d| d.get("current"))
@@ -164,7 +168,6 @@ impl BarView {
             }
             _ => bar.set_style(self.without_bar.clone()),
         }
-        bar.set_message(status);
     }
 
     fn finish(self) {
