@@ -186,6 +186,10 @@ pub fn main(hosts: Vec<String>, command: Command) -> anyhow::Result<i32> {
                 }
             };
         }
+        if let Command::System(system::SystemCommand::Check(args)) = command {
+            // Offline: it reads the stores, not the daemon.
+            return system::check(args);
+        }
         let client = Client::connect(&hosts).await?;
         dispatch(&client, command).await
     });

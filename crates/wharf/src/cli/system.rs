@@ -19,6 +19,40 @@ pub enum SystemCommand {
     Prune(SystemPruneArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Verify the daemon's stores offline: every blob against its digest, every image's
+    /// blobs present, every container record readable
+    Check(CheckArgs),
+}
+
+/// `system check` flags.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The daemon's --data-root
+    #[arg(long = "data-root", default_value = "/var/lib/wharf")]
+    pub data_root: std::path::PathBuf,
+    /// Print the report as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `system check`: exit 0 when the stores are whole, 1 when data is missing or corrupt.
+pub fn check(args: CheckArgs) -> anyhow::Result<i32> {
+    let report = engine::check::run(&args.data_root)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} blobs verified, {} images, {} containers",
+            report.blobs_verified, report.images, report.containers
+        );
+        for p in &report.problems {
+            println!("problem: {p}");
+        }
+        for l in &report.leftovers {
+            println!("leftover: {l}");
+        }
+    }
+    Ok(if report.is_clean() { 0 } else { 1 })
 }
 
 /// `system df` flags.
@@ -68,6 +102,7 @@ pub async fn main(client: &Client, command: SystemCommand) -> anyhow::Result<i32
         SystemCommand::Df(args) => df(client, args).await,
         SystemCommand::Prune(args) => prune(client, args).await,
         SystemCommand::Info(args) => info(client, args).await,
+        SystemCommand::Check(args) => check(args),
     }
 }
 
