@@ -1336,6 +1336,8 @@ impl Shim {
             Request::Start => {
                 let r = self.start();
                 self.reply(key, &outcome(r));
+                // Starting ran the runtime's code once more; it is not needed again.
+                trim_clean_file_pages();
             }
             Request::Kill { signal, all } => {
                 let r = self.kill(signal, all);
@@ -1416,6 +1418,7 @@ impl Shim {
                     if !rest.is_empty() {
                         self.stdin_bytes(role, &rest);
                     }
+                    trim_clean_file_pages();
                 }
                 Err(f) => self.reply(key, &f.reply()),
             },
