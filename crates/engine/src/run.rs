@@ -106,6 +106,7 @@ impl Engine {
     /// Mounts, writes the bundle, starts the supervisor, connects early attaches and starts
     /// the process. Returns the process's pid.
     async fn launch(self: &Arc<Self>, c: &Arc<Container>) -> Result<i64> {
+        let t0 = std::time::Instant::now();
         let record = c.record();
         let rootfs = {
             let layers = self.layers.clone();
@@ -164,6 +165,7 @@ impl Engine {
             }
         }
 
+        tracing::debug!(container = %c.id, elapsed = ?t0.elapsed(), "rootfs and files ready");
         let files = spec::Files {
             hostname: &hostname_path,
             hosts: &hosts_path,
@@ -190,6 +192,7 @@ impl Engine {
             })
             .await;
         }
+        tracing::debug!(container = %c.id, elapsed = ?t0.elapsed(), "bundle written");
         let opts = shim::client::SpawnOptions {
             exe: self.opts.wharf_exe.clone(),
             id: c.id.clone(),
@@ -206,6 +209,7 @@ impl Engine {
                 format!("failed to create task for container: {e}"),
             )
         })?;
+        tracing::debug!(container = %c.id, elapsed = ?t0.elapsed(), "supervisor created the container");
         // Attach requests made before start connect now, so they see all output.
         let pending: Vec<_> = std::mem::take(
             &mut *c.pending_attach.lock().unwrap_or_else(|e| e.into_inner()),
@@ -224,6 +228,7 @@ impl Engine {
                 c.id
             )));
         }
+        tracing::debug!(container = %c.id, elapsed = ?t0.elapsed(), "started");
         Ok(spawned.pid as i64)
     }
 
@@ -234,7 +239,10 @@ impl Engine {
             let state_dir = engine.state_dir(&c.id);
             let client = shim::client::ShimClient::new(&state_dir);
             let status = match client.wait().await {
-                Ok(s) => Some(s),
+                Ok(s) => {
+                    tracing::debug!(container = %c.id, "supervisor reported the exit");
+                    Some(s)
+                }
                 Err(_) => {
                     // The supervisor is gone; it leaves its record if it got that far.
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -488,6 +496,7 @@ impl Engine {
             r.state.status = "removing".into();
         })?;
         let mounts = c.with(|r| r.mounts.clone());
+        let t0 = std::time::Instant::now();
         {
             let layers = self.layers.clone();
             let key = c.id.clone();
@@ -512,6 +521,7 @@ impl Engine {
                 }
             }
         }
+        tracing::debug!(container = %c.id, elapsed = ?t0.elapsed(), "removed");
         self.container_event(c, "destroy", &[]);
         c.notify_removed();
         Ok(())

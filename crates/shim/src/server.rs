@@ -634,6 +634,9 @@ impl Shim {
             let mut pty = None;
             if let Some(console) = &console {
                 let master = console.receive()?;
+                if let Some((h, w)) = console_size(&cfg.bundle) {
+                    set_window_size(&master, h, w)?;
+                }
                 let dup = |f: &File| {
                     f.try_clone()
                         .map_err(|e| Failure::io("duplicate pty master", e))
@@ -1703,6 +1706,18 @@ fn wants_terminal(bundle: &Path) -> bool {
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .and_then(|v| v["process"]["terminal"].as_bool())
         .unwrap_or(false)
+}
+
+/// The spec's `process.consoleSize` (height, width), which the runtime does not apply: the
+/// shim sets it on the pty before the process starts, so its first output has the size the
+/// client's terminal has.
+fn console_size(bundle: &Path) -> Option<(u16, u16)> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+    let size = &v["process"]["consoleSize"];
+    let h = u16::try_from(size["height"].as_u64()?).ok()?;
+    let w = u16::try_from(size["width"].as_u64()?).ok()?;
+    (h > 0 && w > 0).then_some((h, w))
 }
 
 /// Sends our stderr (diagnostics, and what the runtime prints) to the shim log.
