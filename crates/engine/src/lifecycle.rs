@@ -322,6 +322,17 @@ impl Engine {
 
         // The name.
         let id = random_id();
+        if config.hostname.is_empty() {
+            // dockerd records the hostname the container gets: its short id, or the host's
+            // name on the host's network.
+            merged["Hostname"] = if host.network_mode == "host" {
+                json!(nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default())
+            } else {
+                json!(id[..12])
+            };
+        }
         let name = match name {
             Some(n) if !n.is_empty() => normalize_name(n)?,
             _ => self.generate_name(),

@@ -12,8 +12,59 @@ use crate::error::{Error, Result};
 use crate::lifecycle::{now, parse_signal, wait_stopped};
 use crate::spec;
 
+/// A failed start in dockerd's words, which the docker CLI reads to pick its exit status
+/// (127: "executable file not found" or "no such file or directory"; 126: "permission
+/// denied"), and the exit code the container records.
+fn start_error(e: Error, argv0: &str) -> (Error, i64) {
+    let (inner, code) = if e.message.contains("not found in $PATH") {
+        if argv0.contains('/') {
+            (format!("exec: \"{argv0}\": stat {argv0}: no such file or directory"), 127)
+        } else {
+            (format!("exec: \"{argv0}\": executable file not found in $PATH"), 127)
+        }
+    } else if e.message.contains("does not have correct permissions") {
+        (format!("exec: \"{argv0}\": permission denied"), 126)
+    } else {
+        return (e, 128);
+    };
+    (
+        Error::invalid(format!(
+            "failed to create task for container: failed to create shim task: OCI runtime create failed: wharf create failed: unable to start container process: {inner}: unknown"
+        )),
+        code,
+    )
+}
+
 fn shim_error(e: shim::Error) -> Error {
     Error::internal(e.to_string())
+}
+
+/// Creates `wd` inside `rootfs` component by component, never following a symlink out of the
+/// root (each existing component is resolved inside it).
+fn make_workdir(rootfs: &std::path::Path, wd: &str, uid: u32, gid: u32) -> Result<()> {
+    let mut so_far = String::new();
+    for comp in wd.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        so_far.push('/');
+        so_far.push_str(comp);
+        let host = snapshot::resolve_in_root(rootfs, &so_far).map_err(|e| {
+            Error::invalid(format!("working directory {wd}: {e}"))
+        })?;
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(Error::invalid(format!(
+                    "working directory {wd}: {so_far} is not a directory"
+                )));
+            }
+            Err(_) => {
+                std::fs::create_dir(&host).map_err(|e| {
+                    Error::internal(format!("create working directory {wd}: {e}"))
+                })?;
+                let _ = std::os::unix::fs::lchown(&host, Some(uid), Some(gid));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Docker's restart backoff: 100 ms doubling, reset after 10 s of running.
@@ -23,8 +74,20 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 impl Engine {
     /// `POST /containers/{id}/start`.
     pub async fn start(self: &Arc<Self>, c: &Arc<Container>) -> Result<()> {
-        let _op = c.op.lock().await;
-        self.start_locked(c, false).await
+        let op = c.op.lock().await;
+        let result = self.start_locked(c, false).await;
+        drop(op);
+        if let Err(e) = &result
+            && e.kind != crate::error::Kind::NotModified
+            && c.with(|r| r.host_config["AutoRemove"].as_bool().unwrap_or(false))
+        {
+            // dockerd removes an --rm container whose start failed; `docker run --rm`
+            // waits for exactly that.
+            if let Err(e) = self.remove(c, true, true).await {
+                tracing::warn!("removing {} after its failed start: {e}", c.id);
+            }
+        }
+        result
     }
 
     async fn start_locked(self: &Arc<Self>, c: &Arc<Container>, restart: bool) -> Result<()> {
@@ -70,15 +133,7 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
-                let code = if e.message.contains("not found")
-                    || e.message.contains("no such file")
-                {
-                    127
-                } else if e.message.contains("permission denied") {
-                    126
-                } else {
-                    128
-                };
+                let (e, code) = start_error(e, &c.with(|r| r.path.clone()));
                 let _ = c.update(|r| {
                     r.state.error = e.message.clone();
                     r.state.exit_code = code;
@@ -148,6 +203,12 @@ impl Engine {
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         std::fs::write(&resolv_path, resolv)?;
 
+        // dockerd creates a missing working directory (owned by the container's user).
+        if !config.working_dir.is_empty() {
+            let wd = config.working_dir.clone();
+            let user = spec::resolve_user(&rootfs, &config.user)?;
+            make_workdir(&rootfs, &wd, user.uid, user.gid)?;
+        }
         // Named volumes that are still empty get the image's content at their path.
         for m in record.mounts.iter().filter(|m| m.kind == "volume" && m.mode != "nocopy") {
             let inside = rootfs.join(m.destination.trim_start_matches('/'));

@@ -202,7 +202,6 @@ fn logs_follow_ends_with_the_container_and_signals() {
 }
 
 #[test]
-#[ignore = "engine bug: Config.Hostname stays empty; dockerd sets it to the short id at create"]
 fn ping_headers_and_inspect_defaults() {
     let d = daemon_or_skip!("defaults");
     let mut s = std::os::unix::net::UnixStream::connect(&d.sock).expect("connect");

@@ -67,7 +67,6 @@ fn environment_workdir_user_entrypoint_hostname() {
 
 /// dockerd creates a missing working directory in the container's filesystem.
 #[test]
-#[ignore = "engine bug: `run -w /tmp/made` fails at start (\"failed to unix syscall\") instead of creating the working directory as dockerd does"]
 fn missing_workdir_is_created() {
     let d = daemon_or_skip!("workdir");
     // Not --rm: a failed start of an --rm container hangs the CLI (see below).
@@ -102,7 +101,6 @@ fn missing_workdir_is_created() {
 /// message, which with dockerd says "executable file not found" / "no such file or directory"
 /// / "permission denied" / "is a directory".
 #[test]
-#[ignore = "engine bug: start of a missing or non-executable command answers a message without \"no such file or directory\"/\"executable file not found\"/\"permission denied\", so the CLI exits 125 instead of 127/126"]
 fn failed_start_exit_codes() {
     let d = daemon_or_skip!("failed_start");
     let limit = std::time::Duration::from_secs(30);
@@ -147,7 +145,6 @@ fn failed_start_exit_codes() {
 /// An `--rm` container whose start fails is removed (as dockerd does), so that
 /// `docker run --rm` — which waits for condition=removed — returns.
 #[test]
-#[ignore = "engine bug: an AutoRemove container whose start fails is not removed, so `docker run --rm` (waiting for condition=removed) hangs"]
 fn failed_start_of_an_rm_container_removes_it() {
     let d = daemon_or_skip!("failed_start_rm");
     let limit = std::time::Duration::from_secs(30);
