@@ -30,20 +30,27 @@ pub fn run(data_root: &Path) -> anyhow::Result<Report> {
     let check = content.check()?;
     report.blobs_verified = check.ok;
     for (name, actual) in &check.corrupt {
-        report
-            .problems
-            .push(format!("blob {name} is corrupt: its content hashes to {actual}"));
+        report.problems.push(format!(
+            "blob {name} is corrupt: its content hashes to {actual}"
+        ));
     }
     for p in &check.stray {
-        report.problems.push(format!("stray file in the blob store: {}", p.display()));
+        report
+            .problems
+            .push(format!("stray file in the blob store: {}", p.display()));
     }
     for p in &check.leftover_ingest {
-        report.leftovers.push(format!("interrupted write: {}", p.display()));
+        report
+            .leftovers
+            .push(format!("interrupted write: {}", p.display()));
     }
     let images = image::ImageStore::open(&data_root.join("image"), content.clone())?;
     for rec in images.list() {
         report.images += 1;
-        let mut need = vec![("manifest", rec.manifest.clone()), ("config", rec.id.clone())];
+        let mut need = vec![
+            ("manifest", rec.manifest.clone()),
+            ("config", rec.id.clone()),
+        ];
         need.extend(rec.layers.iter().map(|l| ("layer", l.digest.clone())));
         for (what, digest) in need {
             if !content.contains(&digest) {
@@ -60,15 +67,17 @@ pub fn run(data_root: &Path) -> anyhow::Result<Report> {
             match std::fs::read(&path)
                 .map_err(|e| e.to_string())
                 .and_then(|b| {
-                    serde_json::from_slice::<crate::container::Record>(&b).map_err(|e| e.to_string())
+                    serde_json::from_slice::<crate::container::Record>(&b)
+                        .map_err(|e| e.to_string())
                 }) {
                 Ok(_) => report.containers += 1,
                 Err(e) if path.exists() => report
                     .problems
                     .push(format!("container record {}: {e}", path.display())),
-                Err(_) => report
-                    .leftovers
-                    .push(format!("container directory without a record: {}", entry.path().display())),
+                Err(_) => report.leftovers.push(format!(
+                    "container directory without a record: {}",
+                    entry.path().display()
+                )),
             }
         }
     }

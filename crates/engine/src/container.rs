@@ -210,7 +210,8 @@ impl Container {
         let out = f(&mut record);
         let lifecycle = self.lifecycle.borrow().to_owned();
         if lifecycle.running != record.state.running {
-            self.lifecycle.send_modify(|l| l.running = record.state.running);
+            self.lifecycle
+                .send_modify(|l| l.running = record.state.running);
         }
         write_atomic(
             &self.dir.join("config.v2.json"),

@@ -32,10 +32,13 @@ fn init_logging(level: &str) -> anyhow::Result<()> {
     let level = match level {
         "fatal" | "panic" => "error",
         "debug" | "info" | "warn" | "error" | "trace" => level,
-        other => anyhow::bail!("invalid --log-level {other:?}: use debug, info, warn, error or fatal"),
+        other => {
+            anyhow::bail!("invalid --log-level {other:?}: use debug, info, warn, error or fatal")
+        }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},libcontainer=off,libcgroups=error")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{level},libcontainer=off,libcgroups=error"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -86,13 +89,21 @@ async fn run(hosts: Vec<String>, args: DaemonArgs) -> anyhow::Result<i32> {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660));
             tracing::info!("API listening on {}", path.display());
-            listeners.push(tokio::spawn(crate::api::serve_unix(engine.clone(), listener)));
+            listeners.push(tokio::spawn(crate::api::serve_unix(
+                engine.clone(),
+                listener,
+            )));
         } else if let Some(addr) = host.strip_prefix("tcp://") {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
-            tracing::warn!("API listening on tcp://{addr} without TLS: anyone who can reach it is root");
-            listeners.push(tokio::spawn(crate::api::serve_tcp(engine.clone(), listener)));
+            tracing::warn!(
+                "API listening on tcp://{addr} without TLS: anyone who can reach it is root"
+            );
+            listeners.push(tokio::spawn(crate::api::serve_tcp(
+                engine.clone(),
+                listener,
+            )));
         } else {
             anyhow::bail!("invalid host {host:?}: use unix:///path or tcp://host:port");
         }

@@ -78,7 +78,9 @@ impl Events {
             time_nano: nanos,
             status: container.then(|| action.to_string()),
             id: container.then(|| id.to_string()),
-            from: container.then(|| attributes.get("image").cloned()).flatten(),
+            from: container
+                .then(|| attributes.get("image").cloned())
+                .flatten(),
         };
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if recent.len() == KEEP {

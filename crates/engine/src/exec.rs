@@ -88,7 +88,10 @@ impl Engine {
     pub fn exec_create(&self, c: &Arc<Container>, body: &Value) -> Result<String> {
         let config: ExecConfig = types::parse("exec config", body)?;
         if !c.is_running() {
-            return Err(Error::conflict(format!("Container {} is not running", c.id)));
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         if c.with(|r| r.state.paused) {
             return Err(Error::conflict(format!(
@@ -111,11 +114,7 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), exec);
         let _ = c.update(|r| r.exec_ids.push(id.clone()));
-        self.container_event(
-            c,
-            "exec_create",
-            &[("execID", id.clone())],
-        );
+        self.container_event(c, "exec_create", &[("execID", id.clone())]);
         Ok(id)
     }
 
@@ -145,30 +144,32 @@ impl Engine {
         let c = self.container(&exec.container_id)?;
         if !c.is_running() {
             exec.lock().running = false;
-            return Err(Error::conflict(format!("Container {} is not running", c.id)));
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         let state_dir = self.state_dir(&c.id);
         let spec: Value = serde_json::from_slice(&std::fs::read(state_dir.join("config.json"))?)?;
         let rootfs = self.layers.merged(&c.id);
         let cfg = &exec.config;
+        let cmd = cfg.cmd.clone().map(|c| c.0).unwrap_or_default();
         let process = crate::spec::exec_process(
             &spec["process"],
             &rootfs,
-            &cfg.cmd.clone().map(|c| c.0).unwrap_or_default(),
-            cfg.env.as_deref().unwrap_or_default(),
-            &cfg.user,
-            &cfg.working_dir,
-            cfg.tty,
-            cfg.privileged,
+            &crate::spec::ExecRequest {
+                cmd: &cmd,
+                env: cfg.env.as_deref().unwrap_or_default(),
+                user: &cfg.user,
+                working_dir: &cfg.working_dir,
+                tty: cfg.tty,
+                privileged: cfg.privileged,
+            },
         )?;
         let process: runtime::oci::Process = serde_json::from_value(process)
             .map_err(|e| Error::internal(format!("exec process: {e}")))?;
         let client = shim::client::ShimClient::new(&state_dir);
-        self.container_event(
-            &c,
-            "exec_start",
-            &[("execID", exec.id.clone())],
-        );
+        self.container_event(&c, "exec_start", &[("execID", exec.id.clone())]);
         match client.exec(&exec.id, &process, stdin).await {
             Ok(started) => {
                 exec.lock().pid = started.pid as i64;
@@ -268,7 +269,9 @@ impl Engine {
 
     /// Starts the health checker of a running container, if its config has one.
     pub(crate) fn start_health(self: &Arc<Self>, c: Arc<Container>) {
-        let Ok(config) = c.with(|r| r.config()) else { return };
+        let Ok(config) = c.with(|r| r.config()) else {
+            return;
+        };
         let Some(hc) = config.healthcheck else { return };
         let test = hc.test.clone().map(|t| t.0).unwrap_or_default();
         let cmd: Vec<String> = match test.first().map(String::as_str) {
@@ -280,7 +283,11 @@ impl Engine {
             return;
         }
         let secs = |ns: i64, default: u64| {
-            if ns > 0 { Duration::from_nanos(ns as u64) } else { Duration::from_secs(default) }
+            if ns > 0 {
+                Duration::from_nanos(ns as u64)
+            } else {
+                Duration::from_secs(default)
+            }
         };
         let interval = secs(hc.interval, 30);
         let timeout = secs(hc.timeout, 30);
@@ -302,7 +309,10 @@ impl Engine {
             loop {
                 let in_start = began.elapsed() < start_period;
                 let healthy_yet = c.with(|r| {
-                    r.state.health.as_ref().is_some_and(|h| h.status == "healthy")
+                    r.state
+                        .health
+                        .as_ref()
+                        .is_some_and(|h| h.status == "healthy")
                 });
                 let wait = if in_start && !healthy_yet && hc.start_interval > 0 {
                     start_interval
@@ -310,7 +320,8 @@ impl Engine {
                     interval
                 };
                 tokio::time::sleep(wait).await;
-                let alive = c.with(|r| r.state.running && r.state.started_at == run && !r.state.dead);
+                let alive =
+                    c.with(|r| r.state.running && r.state.started_at == run && !r.state.dead);
                 if !alive {
                     return;
                 }

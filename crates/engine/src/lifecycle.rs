@@ -33,28 +33,50 @@ impl WaitCondition {
             "" | "not-running" => Ok(WaitCondition::NotRunning),
             "next-exit" => Ok(WaitCondition::NextExit),
             "removed" => Ok(WaitCondition::Removed),
-            other => Err(Error::invalid(format!(
-                "invalid condition: \"{other}\""
-            ))),
+            other => Err(Error::invalid(format!("invalid condition: \"{other}\""))),
         }
     }
 }
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 const ADJECTIVES: &[&str] = &[
-    "admiring", "brave", "clever", "dazzling", "eager", "festive", "gallant", "happy",
-    "jolly", "keen", "loving", "modest", "nifty", "optimistic", "quirky", "relaxed", "serene",
-    "tender", "upbeat", "vibrant", "wizardly", "youthful", "zealous",
+    "admiring",
+    "brave",
+    "clever",
+    "dazzling",
+    "eager",
+    "festive",
+    "gallant",
+    "happy",
+    "jolly",
+    "keen",
+    "loving",
+    "modest",
+    "nifty",
+    "optimistic",
+    "quirky",
+    "relaxed",
+    "serene",
+    "tender",
+    "upbeat",
+    "vibrant",
+    "wizardly",
+    "youthful",
+    "zealous",
 ];
 const NAMES: &[&str] = &[
     "hopper", "lovelace", "turing", "curie", "noether", "ritchie", "thompson", "torvalds",
-    "hamilton", "goldberg", "liskov", "knuth", "dijkstra", "shannon", "babbage", "kare",
-    "allen", "bell", "darwin", "euler", "fermi", "galileo", "hawking",
+    "hamilton", "goldberg", "liskov", "knuth", "dijkstra", "shannon", "babbage", "kare", "allen",
+    "bell", "darwin", "euler", "fermi", "galileo", "hawking",
 ];
 
 /// Validates the parts of `HostConfig` dockerd checks at create, with its messages.
@@ -97,7 +119,9 @@ pub fn validate_host_config(host: &HostConfig) -> Result<()> {
         ));
     }
     if host.cpu_quota > 0 && host.cpu_quota < 1000 {
-        return Err(Error::invalid("CPU cfs quota can not be less than 1ms (i.e. 1000)"));
+        return Err(Error::invalid(
+            "CPU cfs quota can not be less than 1ms (i.e. 1000)",
+        ));
     }
     let policy = &host.restart_policy;
     match policy.name.as_str() {
@@ -156,7 +180,11 @@ pub fn parse_signal(s: &str) -> Result<i32> {
         return Err(Error::invalid(format!("Invalid signal: {s}")));
     }
     let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
     name.parse::<nix::sys::signal::Signal>()
         .map(|s| s as i32)
         .map_err(|_| Error::invalid(format!("Invalid signal: {s}")))
@@ -193,13 +221,19 @@ impl Engine {
                 o.remove("HostConfig")
             })
             .unwrap_or(Value::Null);
-        let host_in = if host_in.is_null() { json!({}) } else { host_in };
+        let host_in = if host_in.is_null() {
+            json!({})
+        } else {
+            host_in
+        };
         // Type check both halves before anything else.
         let config: Config = types::parse("Config", &config_in)?;
         let host: HostConfig = types::parse("HostConfig", &host_in)?;
         validate_host_config(&host)?;
         if config.image.is_empty() {
-            return Err(Error::invalid("config cannot be empty in order to create a container"));
+            return Err(Error::invalid(
+                "config cannot be empty in order to create a container",
+            ));
         }
         let image = {
             let images = self.images.clone();
@@ -236,7 +270,11 @@ impl Engine {
             (None, Some(cmd)) => (strings(&ic["Entrypoint"]), cmd.0.clone()),
             (None, None) => (strings(&ic["Entrypoint"]), strings(&ic["Cmd"])),
         };
-        merged["Entrypoint"] = if entrypoint.is_empty() { Value::Null } else { json!(entrypoint) };
+        merged["Entrypoint"] = if entrypoint.is_empty() {
+            Value::Null
+        } else {
+            json!(entrypoint)
+        };
         merged["Cmd"] = if cmd.is_empty() && config.cmd.is_none() && ic["Cmd"].is_null() {
             Value::Null
         } else {
@@ -261,7 +299,11 @@ impl Engine {
         for (k, v) in config.volumes.clone().unwrap_or_default() {
             volumes.insert(k, v);
         }
-        merged["Volumes"] = if volumes.is_empty() { Value::Null } else { json!(volumes) };
+        merged["Volumes"] = if volumes.is_empty() {
+            Value::Null
+        } else {
+            json!(volumes)
+        };
         if config.healthcheck.is_none() && !ic["Healthcheck"].is_null() {
             merged["Healthcheck"] = ic["Healthcheck"].clone();
         }
@@ -326,9 +368,11 @@ impl Engine {
             // dockerd records the hostname the container gets: its short id, or the host's
             // name on the host's network.
             merged["Hostname"] = if host.network_mode == "host" {
-                json!(nix::unistd::gethostname()
-                    .map(|h| h.to_string_lossy().into_owned())
-                    .unwrap_or_default())
+                json!(
+                    nix::unistd::gethostname()
+                        .map(|h| h.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                )
             } else {
                 json!(id[..12])
             };
@@ -350,7 +394,17 @@ impl Engine {
             engine.table().names.remove(&name);
         };
         let result = self
-            .create_inner(&id, &name, path, args, merged, host_json, &host, &image, &image_config)
+            .create_inner(
+                &id,
+                &name,
+                path,
+                args,
+                merged,
+                host_json,
+                &host,
+                &image,
+                &image_config,
+            )
             .await;
         match result {
             Ok(c) => {
@@ -479,7 +533,11 @@ impl Engine {
                 [dst] => ("", *dst, ""),
                 [src, dst] => (*src, *dst, ""),
                 [src, dst, mode] => (*src, *dst, *mode),
-                _ => return Err(Error::invalid(format!("invalid volume specification: '{bind}'"))),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "invalid volume specification: '{bind}'"
+                    )));
+                }
             };
             if !dst.starts_with('/') {
                 return Err(Error::invalid(format!(
@@ -497,16 +555,16 @@ impl Engine {
                         propagation = p.to_string()
                     }
                     _ => {
-                        return Err(Error::invalid(format!(
-                            "invalid mode: {mode}"
-                        )));
+                        return Err(Error::invalid(format!("invalid mode: {mode}")));
                     }
                 }
             }
             let m = if src.starts_with('/') {
                 // dockerd creates a missing bind source for -v (not for --mount).
                 std::fs::create_dir_all(src).map_err(|e| {
-                    Error::invalid(format!("error while creating mount source path '{src}': {e}"))
+                    Error::invalid(format!(
+                        "error while creating mount source path '{src}': {e}"
+                    ))
                 })?;
                 MountPoint {
                     kind: "bind".into(),
@@ -516,13 +574,21 @@ impl Engine {
                     driver: String::new(),
                     mode: mode.into(),
                     rw,
-                    propagation: if propagation.is_empty() { "rprivate".into() } else { propagation },
+                    propagation: if propagation.is_empty() {
+                        "rprivate".into()
+                    } else {
+                        propagation
+                    },
                     anonymous: false,
                     tmpfs_options: String::new(),
                 }
             } else {
                 let anonymous = src.is_empty();
-                let name = if anonymous { random_id() } else { src.to_string() };
+                let name = if anonymous {
+                    random_id()
+                } else {
+                    src.to_string()
+                };
                 self.volume_mount(&name, dst, rw, mode, anonymous)?
             };
             push(m, &mut out)?;
@@ -562,13 +628,18 @@ impl Engine {
                 }
                 "volume" => {
                     let anonymous = spec.source.is_empty();
-                    let name = if anonymous { random_id() } else { spec.source.clone() };
+                    let name = if anonymous {
+                        random_id()
+                    } else {
+                        spec.source.clone()
+                    };
                     let mode = if spec.volume_options.as_ref().is_some_and(|o| o.no_copy) {
                         "nocopy"
                     } else {
                         "z"
                     };
-                    let mut m = self.volume_mount(&name, &spec.target, !spec.read_only, mode, anonymous)?;
+                    let mut m =
+                        self.volume_mount(&name, &spec.target, !spec.read_only, mode, anonymous)?;
                     m.mode = "z".into();
                     if mode == "nocopy" {
                         m.mode = "nocopy".into();
@@ -595,7 +666,10 @@ impl Engine {
         }
         for (dst, opts) in host.tmpfs.clone().unwrap_or_default() {
             let ro = opts.split(',').any(|o| o == "ro");
-            let opts: Vec<&str> = opts.split(',').filter(|o| *o != "ro" && *o != "rw").collect();
+            let opts: Vec<&str> = opts
+                .split(',')
+                .filter(|o| *o != "ro" && *o != "rw")
+                .collect();
             push(tmpfs_point(&dst, &opts.join(","), !ro), &mut out)?;
         }
         // The image's VOLUMEs not covered above get anonymous volumes.
@@ -624,10 +698,15 @@ impl Engine {
             labels.insert(crate::volumes::ANONYMOUS_LABEL.to_string(), String::new());
         }
         let existed = self.volumes.get(name).is_ok();
-        self.volumes.create(name, "local", labels, BTreeMap::new())?;
+        self.volumes
+            .create(name, "local", labels, BTreeMap::new())?;
         if !existed {
-            self.events
-                .publish("volume", "create", name, BTreeMap::from([("driver".into(), "local".into())]));
+            self.events.publish(
+                "volume",
+                "create",
+                name,
+                BTreeMap::from([("driver".into(), "local".into())]),
+            );
         }
         Ok(MountPoint {
             kind: "volume".into(),
@@ -635,7 +714,11 @@ impl Engine {
             source: self.volumes.mountpoint(name).to_string_lossy().into_owned(),
             destination: dst.into(),
             driver: "local".into(),
-            mode: if mode.is_empty() { "z".into() } else { mode.into() },
+            mode: if mode.is_empty() {
+                "z".into()
+            } else {
+                mode.into()
+            },
             rw,
             propagation: String::new(),
             anonymous,
@@ -677,9 +760,9 @@ impl Engine {
         let new = normalize_name(new)?;
         let old = c.with(|r| r.name.clone());
         if old == new {
-            return Err(Error::invalid(format!(
-                "Renaming a container with the same name as its current name"
-            )));
+            return Err(Error::invalid(
+                "Renaming a container with the same name as its current name",
+            ));
         }
         {
             let mut table = self.table();
@@ -719,7 +802,6 @@ pub fn familiar_with_tag(name: &str) -> String {
         Err(_) => name.to_string(),
     }
 }
-
 
 /// Waits up to `timeout` for the container's stop count to pass `after`.
 pub(crate) async fn wait_stopped(c: &Container, after: u64, timeout: Option<Duration>) -> bool {

@@ -18,9 +18,15 @@ use crate::spec;
 fn start_error(e: Error, argv0: &str) -> (Error, i64) {
     let (inner, code) = if e.message.contains("not found in $PATH") {
         if argv0.contains('/') {
-            (format!("exec: \"{argv0}\": stat {argv0}: no such file or directory"), 127)
+            (
+                format!("exec: \"{argv0}\": stat {argv0}: no such file or directory"),
+                127,
+            )
         } else {
-            (format!("exec: \"{argv0}\": executable file not found in $PATH"), 127)
+            (
+                format!("exec: \"{argv0}\": executable file not found in $PATH"),
+                127,
+            )
         }
     } else if e.message.contains("does not have correct permissions") {
         (format!("exec: \"{argv0}\": permission denied"), 126)
@@ -46,9 +52,8 @@ fn make_workdir(rootfs: &std::path::Path, wd: &str, uid: u32, gid: u32) -> Resul
     for comp in wd.split('/').filter(|c| !c.is_empty() && *c != ".") {
         so_far.push('/');
         so_far.push_str(comp);
-        let host = snapshot::resolve_in_root(rootfs, &so_far).map_err(|e| {
-            Error::invalid(format!("working directory {wd}: {e}"))
-        })?;
+        let host = snapshot::resolve_in_root(rootfs, &so_far)
+            .map_err(|e| Error::invalid(format!("working directory {wd}: {e}")))?;
         match std::fs::symlink_metadata(&host) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
@@ -57,9 +62,8 @@ fn make_workdir(rootfs: &std::path::Path, wd: &str, uid: u32, gid: u32) -> Resul
                 )));
             }
             Err(_) => {
-                std::fs::create_dir(&host).map_err(|e| {
-                    Error::internal(format!("create working directory {wd}: {e}"))
-                })?;
+                std::fs::create_dir(&host)
+                    .map_err(|e| Error::internal(format!("create working directory {wd}: {e}")))?;
                 let _ = std::os::unix::fs::lchown(&host, Some(uid), Some(gid));
             }
         }
@@ -210,10 +214,16 @@ impl Engine {
             make_workdir(&rootfs, &wd, user.uid, user.gid)?;
         }
         // Named volumes that are still empty get the image's content at their path.
-        for m in record.mounts.iter().filter(|m| m.kind == "volume" && m.mode != "nocopy") {
+        for m in record
+            .mounts
+            .iter()
+            .filter(|m| m.kind == "volume" && m.mode != "nocopy")
+        {
             let inside = rootfs.join(m.destination.trim_start_matches('/'));
             let vol = std::path::PathBuf::from(&m.source);
-            let empty = std::fs::read_dir(&vol).map(|mut d| d.next().is_none()).unwrap_or(false);
+            let empty = std::fs::read_dir(&vol)
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(false);
             let marker = vol.parent().map(|p| p.join(".initialized"));
             let initialized = marker.as_ref().is_some_and(|m| m.exists());
             if empty && !initialized && inside.is_dir() {
@@ -237,7 +247,10 @@ impl Engine {
         // A supervisor that died leaves its directory; a new start begins clean.
         let _ = remove_tree(&state_dir);
         std::fs::create_dir_all(&state_dir)?;
-        std::fs::write(state_dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
+        std::fs::write(
+            state_dir.join("config.json"),
+            serde_json::to_vec_pretty(&spec)?,
+        )?;
         {
             // Leftovers of a runtime container of the same id (a supervisor killed -9).
             let runtime_root = self.runtime_root();
@@ -272,9 +285,8 @@ impl Engine {
         })?;
         tracing::debug!(container = %c.id, elapsed = ?t0.elapsed(), "supervisor created the container");
         // Attach requests made before start connect now, so they see all output.
-        let pending: Vec<_> = std::mem::take(
-            &mut *c.pending_attach.lock().unwrap_or_else(|e| e.into_inner()),
-        );
+        let pending: Vec<_> =
+            std::mem::take(&mut *c.pending_attach.lock().unwrap_or_else(|e| e.into_inner()));
         for waiter in pending {
             let (tx, rx) = tokio::sync::oneshot::channel();
             if waiter.send(tx).is_ok() {
@@ -316,8 +328,18 @@ impl Engine {
 
     async fn on_exit(self: &Arc<Self>, c: &Arc<Container>, status: Option<shim::ExitStatus>) {
         let (exit_code, oom, finished, error) = match &status {
-            Some(s) => (s.exit_code as i64, s.oom_killed, s.finished_at.clone(), String::new()),
-            None => (255, false, now(), "the container's supervisor exited unexpectedly".to_string()),
+            Some(s) => (
+                s.exit_code as i64,
+                s.oom_killed,
+                s.finished_at.clone(),
+                String::new(),
+            ),
+            None => (
+                255,
+                false,
+                now(),
+                "the container's supervisor exited unexpectedly".to_string(),
+            ),
         };
         let started_at = c.with(|r| r.state.started_at.clone());
         let ran_for = chrono::DateTime::parse_from_rfc3339(&started_at)
@@ -326,7 +348,10 @@ impl Engine {
             .and_then(|d| d.to_std().ok())
             .unwrap_or_default();
         let host = c.with(|r| r.host_config()).ok();
-        let policy = host.as_ref().map(|h| h.restart_policy.clone()).unwrap_or_default();
+        let policy = host
+            .as_ref()
+            .map(|h| h.restart_policy.clone())
+            .unwrap_or_default();
         let auto_remove = host.as_ref().is_some_and(|h| h.auto_remove);
         let restart = c.with(|r| {
             if r.manually_stopped || r.state.dead {
@@ -350,7 +375,11 @@ impl Engine {
             r.state.oom_killed = oom;
             r.state.finished_at = finished.clone();
             r.state.error = error.clone();
-            r.state.status = if restart { "restarting".into() } else { "exited".into() };
+            r.state.status = if restart {
+                "restarting".into()
+            } else {
+                "exited".into()
+            };
             r.state.restarting = restart;
             if let Some(h) = r.state.health.as_mut() {
                 h.status = "unhealthy".into();
@@ -401,12 +430,22 @@ impl Engine {
     }
 
     /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the grace period.
-    pub async fn stop(self: &Arc<Self>, c: &Arc<Container>, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+    pub async fn stop(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let _op = c.op.lock().await;
         self.stop_locked(c, signal, timeout).await
     }
 
-    async fn stop_locked(self: &Arc<Self>, c: &Arc<Container>, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+    async fn stop_locked(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let (running, restarting) = c.with(|r| (r.state.running, r.state.restarting));
         if restarting && !running {
             c.update(|r| {
@@ -438,7 +477,11 @@ impl Engine {
             let _ = self.set_paused(c, false).await;
         }
         let _ = client.kill(signal, false).await;
-        let grace = if timeout < 0 { None } else { Some(Duration::from_secs(timeout as u64)) };
+        let grace = if timeout < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(timeout as u64))
+        };
         if !wait_stopped(c, stops, grace).await {
             let _ = client.kill(9, true).await;
             if !wait_stopped(c, stops, Some(Duration::from_secs(30))).await {
@@ -469,16 +512,18 @@ impl Engine {
             c.update(|r| r.manually_stopped = true)?;
         }
         let client = shim::client::ShimClient::new(self.state_dir(&c.id));
-        client
-            .kill(signal, signal == 9)
-            .await
-            .map_err(shim_error)?;
+        client.kill(signal, signal == 9).await.map_err(shim_error)?;
         self.container_event(c, "kill", &[("signal", signal.to_string())]);
         Ok(())
     }
 
     /// `POST /containers/{id}/restart`.
-    pub async fn restart(self: &Arc<Self>, c: &Arc<Container>, signal: Option<&str>, timeout: Option<i64>) -> Result<()> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
         let _op = c.op.lock().await;
         match self.stop_locked(c, signal, timeout).await {
             Ok(()) => {}
@@ -495,10 +540,16 @@ impl Engine {
         let (running, paused) = c.with(|r| (r.state.running, r.state.paused));
         let name = c.with(|r| r.bare_name().to_string());
         if !running {
-            return Err(Error::conflict(format!("Container {} is not running", c.id)));
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         if pause && paused {
-            return Err(Error::conflict(format!("Container {} is already paused", c.id)));
+            return Err(Error::conflict(format!(
+                "Container {} is already paused",
+                c.id
+            )));
         }
         if !pause && !paused {
             return Err(Error::conflict(format!("Container {name} is not paused")));
@@ -508,20 +559,33 @@ impl Engine {
         blocking(move || {
             let rt = runtime::Runtime::new(&root)?;
             let mut ctr = rt.load(&runtime::ContainerId::new(&id)?)?;
-            if pause { ctr.pause()? } else { ctr.resume()? }
+            if pause {
+                ctr.pause()?
+            } else {
+                ctr.resume()?
+            }
             Ok(())
         })
         .await?;
         c.update(|r| {
             r.state.paused = pause;
-            r.state.status = if pause { "paused".into() } else { "running".into() };
+            r.state.status = if pause {
+                "paused".into()
+            } else {
+                "running".into()
+            };
         })?;
         self.container_event(c, if pause { "pause" } else { "unpause" }, &[]);
         Ok(())
     }
 
     /// `DELETE /containers/{id}`.
-    pub async fn remove(self: &Arc<Self>, c: &Arc<Container>, force: bool, volumes: bool) -> Result<()> {
+    pub async fn remove(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let _op = c.op.lock().await;
         if c.with(|r| r.state.dead) {
             return Err(Error::conflict(format!(
@@ -578,7 +642,8 @@ impl Engine {
         if volumes {
             for m in mounts.iter().filter(|m| m.kind == "volume" && m.anonymous) {
                 if self.volume_users(&m.name).is_empty() && self.volumes.remove(&m.name).is_ok() {
-                    self.events.publish("volume", "destroy", &m.name, Default::default());
+                    self.events
+                        .publish("volume", "destroy", &m.name, Default::default());
                 }
             }
         }
@@ -616,8 +681,11 @@ impl Engine {
                 .map(|h| h.restart_policy.name)
                 .unwrap_or_default();
             let manually = c.with(|r| r.manually_stopped);
-            if restarting || (policy == "always" && c.with(|r| r.state.started_at != ZERO_TIME))
-                || (policy == "unless-stopped" && !manually && c.with(|r| r.state.started_at != ZERO_TIME))
+            if restarting
+                || (policy == "always" && c.with(|r| r.state.started_at != ZERO_TIME))
+                || (policy == "unless-stopped"
+                    && !manually
+                    && c.with(|r| r.state.started_at != ZERO_TIME))
             {
                 let _ = c.update(|r| r.state.restarting = false);
                 if let Err(e) = self.start(&c).await {
@@ -630,7 +698,10 @@ impl Engine {
     /// The process list of `docker top`.
     pub async fn top(&self, c: &Arc<Container>, ps_args: &str) -> Result<Value> {
         if !c.is_running() {
-            return Err(Error::conflict(format!("Container {} is not running", c.id)));
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                c.id
+            )));
         }
         let root = self.runtime_root();
         let id = c.id.clone();
@@ -665,11 +736,16 @@ impl Engine {
             if fields.len() < titles.len() {
                 continue;
             }
-            let Ok(pid) = fields[pid_col].parse::<i32>() else { continue };
+            let Ok(pid) = fields[pid_col].parse::<i32>() else {
+                continue;
+            };
             if !pids.contains(&pid) {
                 continue;
             }
-            let mut row: Vec<String> = fields[..titles.len() - 1].iter().map(|s| s.to_string()).collect();
+            let mut row: Vec<String> = fields[..titles.len() - 1]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             row.push(fields[titles.len() - 1..].join(" "));
             processes.push(row);
         }

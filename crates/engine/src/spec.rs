@@ -53,12 +53,18 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
         out.uid = 0;
         out.gid = 0;
         name = Some("root".to_string());
-        if let Some(e) = passwd.iter().find(|e| e.get(2).map(String::as_str) == Some("0")) {
+        if let Some(e) = passwd
+            .iter()
+            .find(|e| e.get(2).map(String::as_str) == Some("0"))
+        {
             out.home = e.get(5).cloned();
         }
     } else if let Ok(uid) = user.parse::<u32>() {
         out.uid = uid;
-        if let Some(e) = passwd.iter().find(|e| e.get(2).and_then(|u| u.parse().ok()) == Some(uid)) {
+        if let Some(e) = passwd
+            .iter()
+            .find(|e| e.get(2).and_then(|u| u.parse().ok()) == Some(uid))
+        {
             out.gid = e.get(3).and_then(|g| g.parse().ok()).unwrap_or(0);
             name = e.first().cloned();
             out.home = e.get(5).cloned();
@@ -109,15 +115,47 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
 
 fn caps_all() -> Vec<String> {
     [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-        "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-        "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-        "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -126,7 +164,11 @@ fn caps_all() -> Vec<String> {
 
 fn cap_name(s: &str) -> String {
     let up = s.to_ascii_uppercase();
-    if up.starts_with("CAP_") { up } else { format!("CAP_{up}") }
+    if up.starts_with("CAP_") {
+        up
+    } else {
+        format!("CAP_{up}")
+    }
 }
 
 /// Applies `--cap-add`/`--cap-drop` (with `ALL`) to the default set.
@@ -134,7 +176,10 @@ pub fn capabilities(default: Vec<String>, add: &[String], drop: &[String]) -> Re
     let all = caps_all();
     for c in add.iter().chain(drop) {
         if !c.eq_ignore_ascii_case("ALL") && !all.contains(&cap_name(c)) {
-            return Err(Error::invalid(format!("unknown capability: \"{}\"", cap_name(c))));
+            return Err(Error::invalid(format!(
+                "unknown capability: \"{}\"",
+                cap_name(c)
+            )));
         }
     }
     let mut caps = if drop.iter().any(|c| c.eq_ignore_ascii_case("ALL")) {
@@ -230,7 +275,10 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
         env.push("TERM=xterm".into());
     }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user.home.clone().unwrap_or_else(|| "/".into())));
+        env.push(format!(
+            "HOME={}",
+            user.home.clone().unwrap_or_else(|| "/".into())
+        ));
     }
     let cwd = if config.working_dir.is_empty() {
         "/".to_string()
@@ -239,7 +287,11 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
     };
     let mut caps = spec["process"]["capabilities"]["bounding"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     if host.privileged {
         caps = caps_all();
@@ -292,7 +344,11 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
         .as_deref()
         .unwrap_or_default()
         .iter()
-        .any(|o| o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true")
+        .any(|o| {
+            o == "no-new-privileges"
+                || o == "no-new-privileges:true"
+                || o == "no-new-privileges=true"
+        })
     {
         process["noNewPrivileges"] = json!(true);
     }
@@ -305,10 +361,20 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
 
     // Mounts: the defaults, /dev/shm sized by ShmSize, the engine's files, then the user's.
     let mut mounts: Vec<Value> = spec["mounts"].as_array().cloned().unwrap_or_default();
-    let shm = if host.shm_size > 0 { host.shm_size } else { 64 << 20 };
+    let shm = if host.shm_size > 0 {
+        host.shm_size
+    } else {
+        64 << 20
+    };
     for m in mounts.iter_mut() {
         if m["destination"] == "/dev/shm" {
-            m["options"] = json!(["nosuid", "noexec", "nodev", "mode=1777", format!("size={}k", shm / 1024)]);
+            m["options"] = json!([
+                "nosuid",
+                "noexec",
+                "nodev",
+                "mode=1777",
+                format!("size={}k", shm / 1024)
+            ]);
         }
     }
     let user_mounts = user_mounts(&record.mounts);
@@ -379,7 +445,10 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
     let mut cpu = serde_json::Map::new();
     if host.nano_cpus > 0 {
         cpu.insert("period".into(), json!(100_000));
-        cpu.insert("quota".into(), json!(host.nano_cpus * 100_000 / 1_000_000_000));
+        cpu.insert(
+            "quota".into(),
+            json!(host.nano_cpus * 100_000 / 1_000_000_000),
+        );
     } else {
         if host.cpu_period > 0 {
             cpu.insert("period".into(), json!(host.cpu_period));
@@ -436,18 +505,32 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
     Ok(spec)
 }
 
+/// What an exec runs, from `POST /containers/{id}/exec`.
+#[derive(Debug)]
+pub struct ExecRequest<'a> {
+    pub cmd: &'a [String],
+    pub env: &'a [String],
+    pub user: &'a str,
+    pub working_dir: &'a str,
+    pub tty: bool,
+    pub privileged: bool,
+}
+
 /// The OCI process of an exec: the container's own process with the exec's command, env,
 /// user, working directory and terminal (as dockerd builds it).
 pub fn exec_process(
     container_process: &Value,
     rootfs: &Path,
-    cmd: &[String],
-    env: &[String],
-    user: &str,
-    working_dir: &str,
-    tty: bool,
-    privileged: bool,
+    req: &ExecRequest<'_>,
 ) -> Result<Value> {
+    let ExecRequest {
+        cmd,
+        env,
+        user,
+        working_dir,
+        tty,
+        privileged,
+    } = *req;
     let mut p = container_process.clone();
     p["args"] = json!(cmd);
     p["terminal"] = json!(tty);
@@ -456,7 +539,11 @@ pub fn exec_process(
     }
     let mut all_env: Vec<String> = p["env"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     for e in env {
         let key = e.split('=').next().unwrap_or("");
@@ -495,15 +582,22 @@ mod tests {
             "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var/www:/bin/sh\n",
         )
         .expect("passwd");
-        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nwww:x:33:\nadm:x:4:www\n")
-            .expect("group");
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\nwww:x:33:\nadm:x:4:www\n",
+        )
+        .expect("group");
         let u = resolve_user(dir.path(), "www").expect("by name");
         assert_eq!((u.uid, u.gid, u.additional_gids.clone()), (33, 33, vec![4]));
         assert_eq!(u.home.as_deref(), Some("/var/www"));
         let u = resolve_user(dir.path(), "1000:adm").expect("numeric");
         assert_eq!((u.uid, u.gid), (1000, 4));
         let e = resolve_user(dir.path(), "nobody").expect_err("unknown");
-        assert!(e.message.contains("unable to find user nobody"), "{}", e.message);
+        assert!(
+            e.message.contains("unable to find user nobody"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -337,8 +337,11 @@ mod tests {
 
     #[test]
     fn strslice_takes_string_or_list() {
-        let c: Config = parse("config", &json!({"Cmd": "echo hi", "Entrypoint": ["sh", "-c"]}))
-            .expect("parses");
+        let c: Config = parse(
+            "config",
+            &json!({"Cmd": "echo hi", "Entrypoint": ["sh", "-c"]}),
+        )
+        .expect("parses");
         assert_eq!(c.cmd, Some(StrSlice(vec!["echo hi".into()])));
         assert_eq!(c.entrypoint, Some(StrSlice(vec!["sh".into(), "-c".into()])));
     }
@@ -353,7 +356,10 @@ mod tests {
 
     #[test]
     fn overlay_keeps_defaults_for_missing_keys() {
-        let v = overlay(host_config_defaults(), &json!({"Memory": 1024, "Binds": ["a:/b"]}));
+        let v = overlay(
+            host_config_defaults(),
+            &json!({"Memory": 1024, "Binds": ["a:/b"]}),
+        );
         assert_eq!(v["Memory"], 1024);
         assert_eq!(v["LogConfig"]["Type"], "json-file");
         assert_eq!(v["Binds"][0], "a:/b");

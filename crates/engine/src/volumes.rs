@@ -72,7 +72,10 @@ impl Volumes {
                 "create {name}: \"{name}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
             )));
         }
-        if let Some(key) = options.keys().find(|k| !["type", "device", "o", "size"].contains(&k.as_str())) {
+        if let Some(key) = options
+            .keys()
+            .find(|k| !["type", "device", "o", "size"].contains(&k.as_str()))
+        {
             return Err(Error::invalid(format!(
                 "create {name}: invalid option key: \"{key}\""
             )));
@@ -135,8 +138,7 @@ impl Volumes {
         // listed volume with half its data.
         std::fs::remove_file(dir.join("opts.json"))
             .map_err(|e| Error::internal(format!("remove {name}: {e}")))?;
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| Error::internal(format!("remove {name}: {e}")))
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::internal(format!("remove {name}: {e}")))
     }
 
     /// The JSON `inspect` and `ls` answer.

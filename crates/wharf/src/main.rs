@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// The OCI runtime (what runc does): create, start, exec, kill and delete containers from
     /// OCI bundles.
-    Oci(oci::OciArgs),
+    Oci(Box<oci::OciArgs>),
     /// The engine daemon: images, containers and volumes behind the Docker Engine API.
     Daemon(engine::daemon::DaemonArgs),
     /// A container's supervisor (started by the daemon, not by hand).
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
             let logged_to_file = args.global.log.is_some();
-            oci::main(args).inspect_err(|e| {
+            oci::main(*args).inspect_err(|e| {
                 if logged_to_file {
                     tracing::error!("{e:#}");
                 }

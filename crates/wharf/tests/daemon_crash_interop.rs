@@ -21,7 +21,10 @@ fn big_rootfs_tar(d: &Daemon, mb: usize) -> PathBuf {
     let root = d.work.join("big-rootfs");
     let out = output_within(
         Command::new("sh")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/busybox-rootfs.sh"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../scripts/busybox-rootfs.sh"
+            ))
             .arg(&root),
         None,
         COMMAND_LIMIT,
@@ -39,7 +42,12 @@ fn big_rootfs_tar(d: &Daemon, mb: usize) -> PathBuf {
     ok("dd", &out);
     let tar = d.work.join("big.tar");
     let out = output_within(
-        Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&tar).arg("."),
+        Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
         None,
         COMMAND_LIMIT,
     );
@@ -119,7 +127,10 @@ fn sigkill_during_load_leaves_no_partial_image_and_every_blob_verifies() {
     d.restart();
     let after = stdout(&d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]));
     assert!(!after.contains("big"), "a partial image is listed: {after}");
-    assert_eq!(before, after, "what was stored before the load is listed as it was");
+    assert_eq!(
+        before, after,
+        "what was stored before the load is listed as it was"
+    );
     assert!(
         files_under(&ingest).is_empty(),
         "the daemon removes interrupted writes at start"
@@ -206,7 +217,10 @@ impl Dockerd {
     fn docker(&self, args: &[&str]) -> std::process::Output {
         output_within(
             Command::new(DOCKER)
-                .env("DOCKER_HOST", format!("unix://{}", self.base.join("d.sock").display()))
+                .env(
+                    "DOCKER_HOST",
+                    format!("unix://{}", self.base.join("d.sock").display()),
+                )
                 .env("DOCKER_CONFIG", &self.config)
                 .args(args),
             None,
@@ -246,19 +260,31 @@ fn images_move_between_wharf_and_a_real_docker() {
         return;
     };
     let tar = d.busybox_tar();
-    let out = real.docker(&["import", "-c", "CMD [\"/bin/sh\"]", tar.to_str().expect("utf-8"), "fromdocker:1"]);
+    let out = real.docker(&[
+        "import",
+        "-c",
+        "CMD [\"/bin/sh\"]",
+        tar.to_str().expect("utf-8"),
+        "fromdocker:1",
+    ]);
     ok("import into dockerd", &out);
 
     // Docker → Wharf.
     let from_docker = d.work.join("from-docker.tar");
     ok(
         "docker save (dockerd)",
-        &real.docker(&["save", "-o", from_docker.to_str().expect("utf-8"), "fromdocker:1"]),
+        &real.docker(&[
+            "save",
+            "-o",
+            from_docker.to_str().expect("utf-8"),
+            "fromdocker:1",
+        ]),
     );
     let out = d.docker_ok(&["load", "-i", from_docker.to_str().expect("utf-8")]);
     assert!(out.contains("Loaded image: fromdocker:1"), "{out}");
     assert_eq!(
-        d.docker_ok(&["run", "--rm", "fromdocker:1", "echo", "docker-to-wharf"]).trim(),
+        d.docker_ok(&["run", "--rm", "fromdocker:1", "echo", "docker-to-wharf"])
+            .trim(),
         "docker-to-wharf"
     );
     // The same image id on both sides: the config bytes were kept as they were.
@@ -271,7 +297,15 @@ fn images_move_between_wharf_and_a_real_docker() {
     d.docker_ok(&["save", "-o", from_wharf.to_str().expect("utf-8"), "busybox"]);
     let out = real.docker(&["load", "-i", from_wharf.to_str().expect("utf-8")]);
     ok("docker load (dockerd) of wharf's save", &out);
-    let out = real.docker(&["run", "--rm", "--network", "none", "busybox", "echo", "wharf-to-docker"]);
+    let out = real.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "echo",
+        "wharf-to-docker",
+    ]);
     assert_eq!(ok("run in dockerd", &out).trim(), "wharf-to-docker");
 
     // skopeo reads Wharf's archive in both of its forms.

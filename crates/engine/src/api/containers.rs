@@ -95,7 +95,13 @@ fn command(r: &Record) -> String {
     let args: Vec<String> = r
         .args
         .iter()
-        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() })
+        .map(|a| {
+            if a.contains(' ') {
+                format!("'{a}'")
+            } else {
+                a.clone()
+            }
+        })
         .collect();
     format!("{} {}", r.path, args.join(" "))
 }
@@ -126,7 +132,10 @@ pub fn summary(_engine: &Engine, c: &Container) -> Value {
 }
 
 fn network_settings(r: &Record) -> Value {
-    let mode = r.host_config["NetworkMode"].as_str().unwrap_or("bridge").to_string();
+    let mode = r.host_config["NetworkMode"]
+        .as_str()
+        .unwrap_or("bridge")
+        .to_string();
     json!({
         "Bridge": "",
         "SandboxID": "",
@@ -235,8 +244,21 @@ pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
     let filters = req.filters()?;
     for key in filters.keys() {
         if ![
-            "ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task",
-            "label", "name", "network", "publish", "since", "status", "volume",
+            "ancestor",
+            "before",
+            "expose",
+            "exited",
+            "health",
+            "id",
+            "isolation",
+            "is-task",
+            "label",
+            "name",
+            "network",
+            "publish",
+            "since",
+            "status",
+            "volume",
         ]
         .contains(&key.as_str())
         {
@@ -245,12 +267,18 @@ pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
     }
     if let Some(statuses) = filters.get("status") {
         for s in statuses {
-            if !["created", "restarting", "running", "removing", "paused", "exited", "dead"]
-                .contains(&s.as_str())
+            if ![
+                "created",
+                "restarting",
+                "running",
+                "removing",
+                "paused",
+                "exited",
+                "dead",
+            ]
+            .contains(&s.as_str())
             {
-                return Err(Error::invalid(format!(
-                    "invalid filter 'status={s}'"
-                )));
+                return Err(Error::invalid(format!("invalid filter 'status={s}'")));
             }
         }
     }
@@ -259,12 +287,22 @@ pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
     let mut ancestors = Vec::new();
     for a in filters.get("ancestor").cloned().unwrap_or_default() {
         let store = engine.images.clone();
-        if let Ok(img) = blocking(move || store.resolve(&a).map_err(crate::engine::image_error)).await {
+        if let Ok(img) =
+            blocking(move || store.resolve(&a).map_err(crate::engine::image_error)).await
+        {
             ancestors.push(img.id.to_string());
         }
     }
-    let before = filters.get("before").and_then(|v| v.first()).map(|b| engine.container(b)).transpose()?;
-    let since_c = filters.get("since").and_then(|v| v.first()).map(|b| engine.container(b)).transpose()?;
+    let before = filters
+        .get("before")
+        .and_then(|v| v.first())
+        .map(|b| engine.container(b))
+        .transpose()?;
+    let since_c = filters
+        .get("since")
+        .and_then(|v| v.first())
+        .map(|b| engine.container(b))
+        .transpose()?;
     let mut out = Vec::new();
     for c in containers {
         let r = c.record();
@@ -275,8 +313,9 @@ pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
         let ok = filters.iter().all(|(key, values)| {
             values.is_empty()
                 || values.iter().any(|v| match key.as_str() {
-                    "status" => r.state.status == *v
-                        || (v == "exited" && r.state.status == "exited"),
+                    "status" => {
+                        r.state.status == *v || (v == "exited" && r.state.status == "exited")
+                    }
                     "name" => r.bare_name().contains(v.trim_start_matches('/')),
                     "id" => r.id.starts_with(v.as_str()),
                     "label" => {
@@ -291,14 +330,25 @@ pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
                             && r.state.started_at != crate::container::ZERO_TIME
                             && v.parse::<i64>().ok() == Some(r.state.exit_code)
                     }
-                    "ancestor" => ancestors.contains(&r.image) || r.config["Image"].as_str() == Some(v),
+                    "ancestor" => {
+                        ancestors.contains(&r.image) || r.config["Image"].as_str() == Some(v)
+                    }
                     "volume" => r.mounts.iter().any(|m| m.name == *v || m.destination == *v),
                     "health" => {
-                        let h = r.state.health.as_ref().map(|h| h.status.as_str()).unwrap_or("none");
+                        let h = r
+                            .state
+                            .health
+                            .as_ref()
+                            .map(|h| h.status.as_str())
+                            .unwrap_or("none");
                         h == v
                     }
-                    "before" => before.as_ref().is_some_and(|b| r.created < b.with(|x| x.created)),
-                    "since" => since_c.as_ref().is_some_and(|s| r.created > s.with(|x| x.created)),
+                    "before" => before
+                        .as_ref()
+                        .is_some_and(|b| r.created < b.with(|x| x.created)),
+                    "since" => since_c
+                        .as_ref()
+                        .is_some_and(|s| r.created > s.with(|x| x.created)),
                     "network" => r.host_config["NetworkMode"].as_str() == Some(v),
                     "is-task" => v == "false",
                     _ => true,
@@ -331,7 +381,9 @@ pub async fn route(engine: &Arc<Engine>, mut req: Req, id: &str, rest: &[String]
             if req.flag("link")? {
                 return Err(Error::invalid("links are not supported"));
             }
-            engine.remove(&c, req.flag("force")?, req.flag("v")?).await?;
+            engine
+                .remove(&c, req.flag("force")?, req.flag("v")?)
+                .await?;
             Ok(empty(204))
         }
         (Method::POST, ["start"]) => {
@@ -379,7 +431,10 @@ pub async fn route(engine: &Arc<Engine>, mut req: Req, id: &str, rest: &[String]
             let h = req.int("h")?.unwrap_or(0);
             let w = req.int("w")?.unwrap_or(0);
             if !c.is_running() {
-                return Err(Error::conflict(format!("Container {} is not running", c.id)));
+                return Err(Error::conflict(format!(
+                    "Container {} is not running",
+                    c.id
+                )));
             }
             let client = shim::client::ShimClient::new(engine.state_dir(&c.id));
             client
@@ -414,18 +469,25 @@ pub async fn route(engine: &Arc<Engine>, mut req: Req, id: &str, rest: &[String]
                     json!({"Path": ch.path, "Kind": kind})
                 })
                 .collect();
-            Ok(json_response(200, &if v.is_empty() { Value::Null } else { json!(v) }))
+            Ok(json_response(
+                200,
+                &if v.is_empty() { Value::Null } else { json!(v) },
+            ))
         }
         (Method::GET, ["export"]) => {
             let layers = engine.layers.clone();
             let key = c.id.clone();
-            Ok(tar_stream(move |w| layers.export(&key, w).map_err(layer_error)))
+            Ok(tar_stream(move |w| {
+                layers.export(&key, w).map_err(layer_error)
+            }))
         }
         (Method::GET | Method::HEAD, ["archive"]) => archive_get(engine, &req, c).await,
         (Method::PUT, ["archive"]) => archive_put(engine, req, c).await,
         (Method::POST, ["update"]) => {
             let _ = req.json().await?;
-            Err(Error::invalid("updating a container's resources is not supported yet"))
+            Err(Error::invalid(
+                "updating a container's resources is not supported yet",
+            ))
         }
         _ => Err(Error::not_found("page not found")),
     }
@@ -441,9 +503,7 @@ fn wait(engine: &Arc<Engine>, c: Arc<Container>, condition: WaitCondition) -> Re
     let start = *rx.borrow_and_update();
     tokio::spawn(async move {
         let code = match condition {
-            WaitCondition::NotRunning
-                if !c.is_running() && !c.with(|r| r.state.restarting) =>
-            {
+            WaitCondition::NotRunning if !c.is_running() && !c.with(|r| r.state.restarting) => {
                 c.with(|r| r.state.exit_code)
             }
             WaitCondition::Removed if start.removed => start.exit_code,
@@ -491,9 +551,10 @@ fn logs(engine: &Arc<Engine>, req: &Req, c: Arc<Container>) -> Result<Resp> {
     let tty = c.with(|r| r.config["Tty"].as_bool().unwrap_or(false));
     let tail = match req.q("tail") {
         None | Some("") | Some("all") => None,
-        Some(n) => Some(n.parse::<i64>().map_err(|_| {
-            Error::invalid(format!("invalid value for tail: {n:?}"))
-        })?)
+        Some(n) => Some(
+            n.parse::<i64>()
+                .map_err(|_| Error::invalid(format!("invalid value for tail: {n:?}")))?,
+        )
         .map(|n| n.max(0) as usize),
     };
     let opts = crate::logs::Options {
@@ -647,7 +708,10 @@ pub fn tar_stream(
 ) -> Resp {
     let (tx, body) = Body::channel(16);
     tokio::task::spawn_blocking(move || {
-        let mut w = ChannelWriter { tx, buf: Vec::new() };
+        let mut w = ChannelWriter {
+            tx,
+            buf: Vec::new(),
+        };
         if let Err(e) = write(&mut w) {
             tracing::warn!("streaming a tar: {e}");
             return;
@@ -715,7 +779,10 @@ fn host_root_for(engine: &Engine, c: &Container, path: &str) -> (std::path::Path
     match best {
         Some(m) => {
             let rel = path[m.destination.trim_end_matches('/').len()..].to_string();
-            (std::path::PathBuf::from(&m.source), if rel.is_empty() { "/".into() } else { rel })
+            (
+                std::path::PathBuf::from(&m.source),
+                if rel.is_empty() { "/".into() } else { rel },
+            )
         }
         None => (engine.layers.merged(&c.id), path.to_string()),
     }
@@ -725,7 +792,13 @@ async fn ensure_mounted(engine: &Arc<Engine>, c: &Container) -> Result<()> {
     let layers = engine.layers.clone();
     let key = c.id.clone();
     let parent = c.with(|r| r.parent_layer.clone());
-    blocking(move || layers.prepare(&key, parent.as_deref()).map(|_| ()).map_err(layer_error)).await
+    blocking(move || {
+        layers
+            .prepare(&key, parent.as_deref())
+            .map(|_| ())
+            .map_err(layer_error)
+    })
+    .await
 }
 
 async fn archive_get(engine: &Arc<Engine>, req: &Req, c: Arc<Container>) -> Result<Resp> {
@@ -736,10 +809,16 @@ async fn archive_get(engine: &Arc<Engine>, req: &Req, c: Arc<Container>) -> Resu
     ensure_mounted(engine, &c).await?;
     let (root, inner) = host_root_for(engine, &c, &path);
     let resolved = snapshot::resolve_in_root(&root, &inner).map_err(|_| {
-        Error::not_found(format!("Could not find the file {path} in container {}", c.with(|r| r.bare_name().to_string())))
+        Error::not_found(format!(
+            "Could not find the file {path} in container {}",
+            c.with(|r| r.bare_name().to_string())
+        ))
     })?;
     let meta = std::fs::symlink_metadata(&resolved).map_err(|_| {
-        Error::not_found(format!("Could not find the file {path} in container {}", c.with(|r| r.bare_name().to_string())))
+        Error::not_found(format!(
+            "Could not find the file {path} in container {}",
+            c.with(|r| r.bare_name().to_string())
+        ))
     })?;
     use std::os::unix::fs::MetadataExt;
     let name = std::path::Path::new(&path)
@@ -809,7 +888,10 @@ async fn archive_put(engine: &Arc<Engine>, mut req: Req, c: Arc<Container>) -> R
     ensure_mounted(engine, &c).await?;
     let (root, inner) = host_root_for(engine, &c, &path);
     let dest = snapshot::resolve_in_root(&root, &inner).map_err(|_| {
-        Error::not_found(format!("Could not find the file {path} in container {}", c.with(|r| r.bare_name().to_string())))
+        Error::not_found(format!(
+            "Could not find the file {path} in container {}",
+            c.with(|r| r.bare_name().to_string())
+        ))
     })?;
     let dest_in_root = inner.clone();
     if !dest.is_dir() {
@@ -819,7 +901,8 @@ async fn archive_put(engine: &Arc<Engine>, mut req: Req, c: Arc<Container>) -> R
     }
     let body = req.bytes().await?;
     blocking(move || {
-        snapshot::extract_into(&root, &dest_in_root, std::io::Cursor::new(body)).map_err(layer_error)
+        snapshot::extract_into(&root, &dest_in_root, std::io::Cursor::new(body))
+            .map_err(layer_error)
     })
     .await?;
     Ok(empty(200))

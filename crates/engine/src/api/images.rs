@@ -91,9 +91,7 @@ pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
             v["RepoTags"].as_array().is_some_and(|tags| {
                 tags.iter().filter_map(|t| t.as_str()).any(|t| {
                     refs.iter().any(|r| {
-                        t == r
-                            || t.split(':').next() == Some(r.as_str())
-                            || glob_match(r, t)
+                        t == r || t.split(':').next() == Some(r.as_str()) || glob_match(r, t)
                     })
                 })
             })
@@ -158,7 +156,14 @@ pub async fn inspect_json(engine: &Arc<Engine>, rec: &ImageRecord) -> Result<Val
             cfg[key] = json!("");
         }
     }
-    for key in ["AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce"] {
+    for key in [
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "Tty",
+        "OpenStdin",
+        "StdinOnce",
+    ] {
         if cfg.get(key).is_none() {
             cfg[key] = json!(false);
         }
@@ -264,14 +269,7 @@ pub async fn route(engine: &Arc<Engine>, req: Req, rest: &[String]) -> Result<Re
 async fn history(engine: &Arc<Engine>, name: &str) -> Result<Resp> {
     let rec = resolve(engine, name).await?;
     let mut out = Vec::new();
-    let layer_sizes: Vec<u64> = rec
-        .layers
-        .iter()
-        .map(|l| {
-            let chainless = l.size;
-            chainless
-        })
-        .collect();
+    let layer_sizes: Vec<u64> = rec.layers.iter().map(|l| l.size).collect();
     let mut layer_index = 0;
     let n = rec.config.history.len();
     for (i, h) in rec.config.history.iter().enumerate() {
@@ -306,12 +304,20 @@ async fn history(engine: &Arc<Engine>, name: &str) -> Result<Resp> {
 async fn tag_image(engine: &Arc<Engine>, name: &str, repo: &str, tag: &str) -> Result<()> {
     let rec = resolve(engine, name).await?;
     if repo.is_empty() {
-        return Err(Error::invalid("repository name must have at least one component"));
+        return Err(Error::invalid(
+            "repository name must have at least one component",
+        ));
     }
-    let full = if tag.is_empty() { repo.to_string() } else { format!("{repo}:{tag}") };
+    let full = if tag.is_empty() {
+        repo.to_string()
+    } else {
+        format!("{repo}:{tag}")
+    };
     let reference = parse_ref(&full)?;
     if reference.digest().is_some() {
-        return Err(Error::invalid("refusing to create a tag with a digest reference"));
+        return Err(Error::invalid(
+            "refusing to create a tag with a digest reference",
+        ));
     }
     let reference = reference.with_default_tag();
     let _lock = engine.image_lock.lock().await;
@@ -333,7 +339,9 @@ pub async fn remove(engine: &Arc<Engine>, name: &str, force: bool, noprune: bool
     let _ = noprune;
     let _lock = engine.image_lock.lock().await;
     let rec = resolve(engine, name).await?;
-    let users = image_users(engine).remove(&rec.id.to_string()).unwrap_or_default();
+    let users = image_users(engine)
+        .remove(&rec.id.to_string())
+        .unwrap_or_default();
     let mut out = Vec::new();
     // Is `name` a reference (tag) rather than an id?
     let by_ref = Reference::parse(name)
@@ -348,7 +356,12 @@ pub async fn remove(engine: &Arc<Engine>, name: &str, force: bool, noprune: bool
             let store = engine.images.clone();
             let r = reference.clone();
             blocking(move || store.untag(&r).map(|_| ()).map_err(image_error)).await?;
-            engine.events.publish("image", "untag", rec.id.as_str(), BTreeMap::from([("name".into(), reference.familiar())]));
+            engine.events.publish(
+                "image",
+                "untag",
+                rec.id.as_str(),
+                BTreeMap::from([("name".into(), reference.familiar())]),
+            );
             return Ok(json!([{"Untagged": reference.familiar()}]));
         }
         let (cid, _) = &users[0];
@@ -382,7 +395,12 @@ pub async fn remove(engine: &Arc<Engine>, name: &str, force: bool, noprune: bool
     }
     for t in rec.familiar_tags() {
         out.push(json!({"Untagged": t}));
-        engine.events.publish("image", "untag", rec.id.as_str(), BTreeMap::from([("name".into(), t)]));
+        engine.events.publish(
+            "image",
+            "untag",
+            rec.id.as_str(),
+            BTreeMap::from([("name".into(), t)]),
+        );
     }
     if !users.is_empty() {
         // Forced with stopped users: the tags go, the image stays for its containers.
@@ -403,7 +421,9 @@ pub async fn remove(engine: &Arc<Engine>, name: &str, force: bool, noprune: bool
     let id = rec.id.clone();
     blocking(move || store.delete(&id).map(|_| ()).map_err(image_error)).await?;
     out.push(json!({"Deleted": rec.id}));
-    engine.events.publish("image", "delete", rec.id.as_str(), BTreeMap::new());
+    engine
+        .events
+        .publish("image", "delete", rec.id.as_str(), BTreeMap::new());
     gc(engine).await;
     Ok(json!(out))
 }
@@ -456,7 +476,10 @@ impl BodyReader {
                 }
             }
         });
-        BodyReader { rx, current: Bytes::new() }
+        BodyReader {
+            rx,
+            current: Bytes::new(),
+        }
     }
 }
 
@@ -496,7 +519,10 @@ fn record_image(
     for (desc, diff_id) in layers_desc.iter().zip(&diff_ids) {
         let chain = snapshot::chain_id(parent.as_deref(), diff_id.as_str());
         if !engine.layers.exists(&chain) {
-            let reader = engine.content.open_blob(&desc.digest).map_err(image_error)?;
+            let reader = engine
+                .content
+                .open_blob(&desc.digest)
+                .map_err(image_error)?;
             engine
                 .layers
                 .apply(parent.as_deref(), reader, Some(diff_id.as_str()))
@@ -591,7 +617,11 @@ pub async fn save(engine: &Arc<Engine>, req: &Req, names: Vec<String>) -> Result
         let rec = resolve(engine, name).await?;
         // Saved by a name: that tag; by id: every tag of the image.
         let tags: Vec<String> = match Reference::parse(name) {
-            Ok(r) if rec.repo_tags.contains(&r.clone().with_default_tag().to_string()) => {
+            Ok(r)
+                if rec
+                    .repo_tags
+                    .contains(&r.clone().with_default_tag().to_string()) =>
+            {
                 vec![r.with_default_tag().to_string()]
             }
             _ => rec.repo_tags.clone(),
@@ -620,7 +650,9 @@ pub async fn save(engine: &Arc<Engine>, req: &Req, names: Vec<String>) -> Result
 pub fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
     for change in changes.iter().filter(|c| !c.trim().is_empty()) {
         let change = change.trim();
-        let (instr, rest) = change.split_once(char::is_whitespace).unwrap_or((change, ""));
+        let (instr, rest) = change
+            .split_once(char::is_whitespace)
+            .unwrap_or((change, ""));
         let rest = rest.trim();
         let list = |s: &str| -> Vec<String> {
             if s.starts_with('[')
@@ -637,7 +669,10 @@ pub fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
             }
             shell_words(s)
                 .into_iter()
-                .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .filter_map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                })
                 .collect()
         };
         match instr.to_ascii_uppercase().as_str() {
@@ -646,7 +681,11 @@ pub fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
             "ENV" => {
                 let mut env: Vec<String> = config["Env"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 for (k, v) in key_values(rest) {
                     env.retain(|e| e.split('=').next() != Some(k.as_str()));
@@ -667,7 +706,11 @@ pub fn apply_changes(config: &mut Value, changes: &[String]) -> Result<()> {
                     config["ExposedPorts"] = json!({});
                 }
                 for p in rest.split_whitespace() {
-                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    let p = if p.contains('/') {
+                        p.to_string()
+                    } else {
+                        format!("{p}/tcp")
+                    };
                     config["ExposedPorts"][p] = json!({});
                 }
             }
@@ -739,7 +782,11 @@ pub async fn create(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
         let reference = if repo.is_empty() {
             None
         } else {
-            let full = if tag.is_empty() { repo.clone() } else { format!("{repo}:{tag}") };
+            let full = if tag.is_empty() {
+                repo.clone()
+            } else {
+                format!("{repo}:{tag}")
+            };
             Some(parse_ref(&full)?.with_default_tag())
         };
         let mut config = json!({});
@@ -760,11 +807,16 @@ pub async fn create(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
                     image::archive::import_layer(reader, &e2.content).map_err(image_error)?;
                 let mut opts = image::archive::NewImageConfig::new(Some(diff_id.clone()));
                 opts.config = container_config;
-                opts.comment = Some(if comment.is_empty() { "Imported from -".into() } else { comment });
+                opts.comment = Some(if comment.is_empty() {
+                    "Imported from -".into()
+                } else {
+                    comment
+                });
                 let bytes = image::archive::new_image_config(&opts);
                 let tags: Vec<String> = reference.iter().map(|r| r.to_string()).collect();
                 let (rec, _) = record_image(&e2, &bytes, vec![desc], vec![diff_id], None, &tags)?;
-                e2.events.publish("image", "import", rec.id.as_str(), BTreeMap::new());
+                e2.events
+                    .publish("image", "import", rec.id.as_str(), BTreeMap::new());
                 Ok(rec.id)
             })
             .await;
@@ -777,10 +829,16 @@ pub async fn create(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
         return Ok(stream_response(out));
     }
     let Some(from) = req.q("fromImage").map(str::to_string) else {
-        return Err(Error::invalid("Bad parameters: fromImage or fromSrc must be given"));
+        return Err(Error::invalid(
+            "Bad parameters: fromImage or fromSrc must be given",
+        ));
     };
     let tag = req.q("tag").unwrap_or("");
-    let full = if tag.is_empty() || from.contains('@') { from.clone() } else { format!("{from}:{tag}") };
+    let full = if tag.is_empty() || from.contains('@') {
+        from.clone()
+    } else {
+        format!("{from}:{tag}")
+    };
     let reference = parse_ref(&full)?;
     Err(Error::not_found(format!(
         "pull access denied for {}, repository does not exist or may require 'docker login': pulling from registries is not available in this daemon yet",
@@ -805,7 +863,11 @@ pub async fn commit(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
     let reference = if repo.is_empty() {
         None
     } else {
-        let full = if tag.is_empty() { repo.clone() } else { format!("{repo}:{tag}") };
+        let full = if tag.is_empty() {
+            repo.clone()
+        } else {
+            format!("{repo}:{tag}")
+        };
         Some(parse_ref(&full)?.with_default_tag())
     };
     let record = c.record();
@@ -817,7 +879,17 @@ pub async fn commit(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
     // The new image's config: the container's, minus what is only the container's.
     let mut cfg = record.config.clone();
     if let Some(obj) = cfg.as_object_mut() {
-        for k in ["Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty", "OpenStdin", "StdinOnce", "Image"] {
+        for k in [
+            "Hostname",
+            "Domainname",
+            "AttachStdin",
+            "AttachStdout",
+            "AttachStderr",
+            "Tty",
+            "OpenStdin",
+            "StdinOnce",
+            "Image",
+        ] {
             obj.remove(k);
         }
     }
@@ -829,8 +901,8 @@ pub async fn commit(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
         }
     }
     apply_changes(&mut cfg, &changes)?;
-    let container_config: image::spec::ContainerConfig = serde_json::from_value(cfg)
-        .map_err(|e| Error::invalid(format!("invalid config: {e}")))?;
+    let container_config: image::spec::ContainerConfig =
+        serde_json::from_value(cfg).map_err(|e| Error::invalid(format!("invalid config: {e}")))?;
     let paused_here = pause && c.is_running() && !c.with(|r| r.state.paused);
     if paused_here {
         engine.set_paused(&c, true).await?;
@@ -857,11 +929,7 @@ pub async fn commit(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
             .content
             .ingest(file, Some(&diff_id), None)
             .map_err(image_error)?;
-        let desc = image::Descriptor::new(
-            "application/vnd.oci.image.layer.v1.tar",
-            digest,
-            size,
-        );
+        let desc = image::Descriptor::new("application/vnd.oci.image.layer.v1.tar", digest, size);
         let mut opts = image::archive::NewImageConfig::new(Some(diff_id.clone()));
         opts.parent = Some(&parent.config);
         opts.config = container_config;

@@ -45,7 +45,10 @@ impl Req {
     }
 
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.get(key).and_then(|v| v.last()).map(String::as_str)
+        self.query
+            .get(key)
+            .and_then(|v| v.last())
+            .map(String::as_str)
     }
 
     pub fn q_all(&self, key: &str) -> Vec<String> {
@@ -113,7 +116,10 @@ impl Req {
         };
         for (k, v) in m {
             let values = match v {
-                Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
                 Value::Object(o) => o
                     .into_iter()
                     .filter(|(_, on)| on.as_bool().unwrap_or(false))
@@ -163,13 +169,18 @@ fn parse_query(q: &str) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     for pair in q.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.entry(percent_decode(k)).or_default().push(percent_decode(v));
+        out.entry(percent_decode(k))
+            .or_default()
+            .push(percent_decode(v));
     }
     out
 }
 
 /// Splits `/v1.41/containers/x/json` into the version and the segments.
-fn split_path(path: &str) -> Result<(Option<(u32, u32)>, Vec<String>)> {
+/// An API version in a path prefix (`/v1.41/…`).
+type Version = Option<(u32, u32)>;
+
+fn split_path(path: &str) -> Result<(Version, Vec<String>)> {
     let mut segs: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
@@ -228,18 +239,31 @@ pub fn error_response(e: &Error) -> Resp {
 
 fn with_common_headers(mut resp: Resp) -> Resp {
     let h = resp.headers_mut();
-    h.insert("Api-Version", hyper::header::HeaderValue::from_static(API_VERSION));
-    h.insert("Docker-Experimental", hyper::header::HeaderValue::from_static("false"));
+    h.insert(
+        "Api-Version",
+        hyper::header::HeaderValue::from_static(API_VERSION),
+    );
+    h.insert(
+        "Docker-Experimental",
+        hyper::header::HeaderValue::from_static("false"),
+    );
     h.insert("Ostype", hyper::header::HeaderValue::from_static("linux"));
     h.insert(
         "Server",
-        hyper::header::HeaderValue::from_static(concat!("Wharf/", env!("CARGO_PKG_VERSION"), " (linux)")),
+        hyper::header::HeaderValue::from_static(concat!(
+            "Wharf/",
+            env!("CARGO_PKG_VERSION"),
+            " (linux)"
+        )),
     );
     resp
 }
 
 /// Handles one request.
-pub async fn handle(engine: Arc<Engine>, req: Request<Incoming>) -> std::result::Result<Resp, std::convert::Infallible> {
+pub async fn handle(
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+) -> std::result::Result<Resp, std::convert::Infallible> {
     let method = req.method().clone();
     let uri = req.uri().clone();
     let started = std::time::Instant::now();
@@ -320,13 +344,11 @@ async fn route(engine: Arc<Engine>, req: Req) -> Result<Resp> {
         (Method::DELETE, ["volumes", name]) => volumes::remove(&engine, &req, name).await,
         (Method::GET, ["networks"]) => Ok(json_response(200, &system::networks())),
         (Method::GET, ["networks", name]) => system::network(name),
-        (Method::GET, ["plugins", name, "json"]) => Err(Error::not_found(format!(
-            "plugin \"{name}\" not found"
-        ))),
+        (Method::GET, ["plugins", name, "json"]) => {
+            Err(Error::not_found(format!("plugin \"{name}\" not found")))
+        }
         (Method::GET, ["plugins"]) => Ok(json_response(200, &serde_json::json!([]))),
-        (_, _) => Err(Error::not_found(format!(
-            "page not found"
-        ))),
+        (_, _) => Err(Error::not_found("page not found")),
     }
 }
 
@@ -385,8 +407,14 @@ mod tests {
         let (v, segs) = split_path("/_ping").expect("ok");
         assert_eq!(v, None);
         assert_eq!(segs, vec!["_ping"]);
-        assert_eq!(split_path("/v1.51/info").expect_err("too new").status(), 400);
-        assert_eq!(split_path("/v1.12/info").expect_err("too old").status(), 400);
+        assert_eq!(
+            split_path("/v1.51/info").expect_err("too new").status(),
+            400
+        );
+        assert_eq!(
+            split_path("/v1.12/info").expect_err("too old").status(),
+            400
+        );
     }
 
     #[test]

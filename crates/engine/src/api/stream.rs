@@ -83,10 +83,7 @@ async fn pump_out(
 }
 
 /// Client input (raw bytes) into the supervisor; EOF closes the write side.
-async fn pump_in(
-    mut client: impl AsyncRead + Unpin,
-    mut shim_write: impl AsyncWrite + Unpin,
-) {
+async fn pump_in(mut client: impl AsyncRead + Unpin, mut shim_write: impl AsyncWrite + Unpin) {
     let _ = tokio::io::copy(&mut client, &mut shim_write).await;
     let _ = shim_write.shutdown().await;
 }
@@ -99,7 +96,11 @@ pub async fn attach(engine: &Arc<Engine>, mut req: Req, c: Arc<Container>) -> Re
     let stream = req.flag("stream")?;
     let logs = req.flag("logs")?;
     let tty = c.with(|r| r.config["Tty"].as_bool().unwrap_or(false));
-    let upgrade = if req.wants_upgrade() { req.upgrade.take() } else { None };
+    let upgrade = if req.wants_upgrade() {
+        req.upgrade.take()
+    } else {
+        None
+    };
     let resp_upgrade = upgrade.is_some();
     // Attached before start: the start connects this attach to the supervisor before the
     // process runs, so no output is missed.
@@ -228,7 +229,10 @@ pub async fn exec_start(engine: &Arc<Engine>, mut req: Req, id: &str) -> Result<
     }
     let c = engine.container(&exec.container_id)?;
     if !c.is_running() {
-        return Err(Error::conflict(format!("Container {} is not running", c.id)));
+        return Err(Error::conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
     }
     let tty = exec.config.tty || start.tty;
     let stdin = exec.config.attach_stdin;
@@ -254,7 +258,11 @@ pub async fn exec_start(engine: &Arc<Engine>, mut req: Req, id: &str) -> Result<
         });
         return Ok(super::empty(200));
     }
-    let upgrade = if req.wants_upgrade() { req.upgrade.take() } else { None };
+    let upgrade = if req.wants_upgrade() {
+        req.upgrade.take()
+    } else {
+        None
+    };
     let resp_upgrade = upgrade.is_some();
     let (body_tx, body) = if resp_upgrade {
         (None, Body::empty())

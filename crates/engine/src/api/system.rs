@@ -100,7 +100,11 @@ pub async fn info(engine: &Arc<Engine>) -> Result<Resp> {
         .and_then(|m| {
             m.lines()
                 .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|k| k.parse::<u64>().ok())
+                })
         })
         .unwrap_or(0)
         * 1024;
@@ -110,12 +114,18 @@ pub async fn info(engine: &Arc<Engine>) -> Result<Resp> {
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("PRETTY_NAME="))
-                .map(|l| l.trim_start_matches("PRETTY_NAME=").trim_matches('"').to_string())
+            s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| {
+                l.trim_start_matches("PRETTY_NAME=")
+                    .trim_matches('"')
+                    .to_string()
+            })
         })
         .unwrap_or_else(|| "Linux".into());
-    let cgroup_version = if runtime::host::cgroup_v2_unified() { "2" } else { "1" };
+    let cgroup_version = if runtime::host::cgroup_v2_unified() {
+        "2"
+    } else {
+        "1"
+    };
     Ok(json_response(
         200,
         &json!({
@@ -186,12 +196,19 @@ pub fn events(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
         for (key, values) in &filters {
             let ok = match key.as_str() {
                 "type" => values.contains(&e.kind),
-                "event" => values.iter().any(|v| e.action == *v || e.action.starts_with(&format!("{v}:"))),
-                "container" => e.kind == "container"
-                    && values.iter().any(|v| {
-                        e.actor.id.starts_with(v.as_str()) || e.actor.attributes.get("name") == Some(v)
-                    }),
-                "image" => values.iter().any(|v| e.actor.attributes.get("image") == Some(v) || e.actor.id == *v),
+                "event" => values
+                    .iter()
+                    .any(|v| e.action == *v || e.action.starts_with(&format!("{v}:"))),
+                "container" => {
+                    e.kind == "container"
+                        && values.iter().any(|v| {
+                            e.actor.id.starts_with(v.as_str())
+                                || e.actor.attributes.get("name") == Some(v)
+                        })
+                }
+                "image" => values
+                    .iter()
+                    .any(|v| e.actor.attributes.get("image") == Some(v) || e.actor.id == *v),
                 "volume" => e.kind == "volume" && values.contains(&e.actor.id),
                 "label" => values.iter().any(|v| match v.split_once('=') {
                     Some((k, val)) => e.actor.attributes.get(k).map(String::as_str) == Some(val),
@@ -301,10 +318,12 @@ pub async fn df(engine: &Arc<Engine>) -> Result<Resp> {
 /// The three networks every engine has. User-defined networks come with Wharf's networking
 /// work; until then containers on `bridge` get a network namespace of their own.
 pub fn networks() -> Value {
-    json!(["bridge", "host", "none"]
-        .iter()
-        .map(|n| network_json(n))
-        .collect::<Vec<_>>())
+    json!(
+        ["bridge", "host", "none"]
+            .iter()
+            .map(|n| network_json(n))
+            .collect::<Vec<_>>()
+    )
 }
 
 fn network_json(name: &str) -> Value {

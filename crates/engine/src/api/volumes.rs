@@ -26,7 +26,11 @@ pub async fn create(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
     } else {
         crate::types::parse("volume config", &body)?
     };
-    let name = if body.name.is_empty() { random_id() } else { body.name.clone() };
+    let name = if body.name.is_empty() {
+        random_id()
+    } else {
+        body.name.clone()
+    };
     let existed = engine.volumes.get(&name).is_ok();
     let meta = engine.volumes.create(
         &name,
@@ -91,7 +95,9 @@ pub async fn remove(engine: &Arc<Engine>, req: &Req, name: &str) -> Result<Resp>
         )));
     }
     engine.volumes.remove(name)?;
-    engine.events.publish("volume", "destroy", name, BTreeMap::new());
+    engine
+        .events
+        .publish("volume", "destroy", name, BTreeMap::new());
     Ok(empty(204))
 }
 
@@ -122,7 +128,9 @@ pub async fn prune(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
         let size = engine.volumes.size(&meta.name);
         if engine.volumes.remove(&meta.name).is_ok() {
             reclaimed += size;
-            engine.events.publish("volume", "destroy", &meta.name, BTreeMap::new());
+            engine
+                .events
+                .publish("volume", "destroy", &meta.name, BTreeMap::new());
             deleted.push(meta.name);
         }
     }
