@@ -215,11 +215,15 @@ def main():
 
         n = args.containers
         print("%d x run -d busybox sleep 600, 8 at a time:" % n)
-        for e in engines:
-            started, removed, missing = throughput(
-                e, n, 8, lambda i, e=e: [DOCKER, "run", "-d", *e.extra_run, "busybox", "sleep", "600"])
-            print("  %-8s all running in %6.2f s%s, removed (one rm -f) in %5.2f s"
-                  % (e.name, started, "" if not missing else " (%d not running!)" % missing, removed))
+        cases = [("%s (docker CLI)" % e.name, e,
+                  lambda i, e=e: [DOCKER, "run", "-d", *e.extra_run, "busybox", "sleep", "600"])
+                 for e in engines]
+        cases.insert(1, ("wharf (wharf CLI)", wharf,
+                         lambda i: [args.wharf, "-H", "unix://" + sock, "run", "-d", "busybox", "sleep", "600"]))
+        for label, e, cmd in cases:
+            started, removed, missing = throughput(e, n, 8, cmd)
+            print("  %-20s all running in %6.2f s%s, removed (one rm -f) in %5.2f s"
+                  % (label, started, "" if not missing else " (%d not running!)" % missing, removed))
 
         # Footprint: the daemon idle, and one running container's supervisor.
         cid = wharf.docker("run", "-d", "busybox", "sleep", "600").stdout.decode().strip()

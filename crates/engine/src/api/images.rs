@@ -563,7 +563,16 @@ pub async fn load(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
         let _lock = engine.image_lock.lock().await;
         let e2 = engine.clone();
         let result = blocking(move || {
-            let loaded = image::archive::load(reader, &e2.content).map_err(image_error)?;
+            let mut reader = reader;
+            let loaded = match image::archive::load(&mut reader, &e2.content) {
+                Ok(l) => l,
+                Err(e) => {
+                    // Read what the client is still sending, so it hears the error instead
+                    // of a broken pipe.
+                    let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                    return Err(image_error(e));
+                }
+            };
             let mut lines = Vec::new();
             for img in &loaded {
                 let (rec, moved) = record_image(
@@ -803,8 +812,14 @@ pub async fn create(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
             let _lock = engine.image_lock.lock().await;
             let e2 = engine.clone();
             let result = blocking(move || {
-                let (desc, diff_id) =
-                    image::archive::import_layer(reader, &e2.content).map_err(image_error)?;
+                let mut reader = reader;
+                let (desc, diff_id) = match image::archive::import_layer(&mut reader, &e2.content) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                        return Err(image_error(e));
+                    }
+                };
                 let mut opts = image::archive::NewImageConfig::new(Some(diff_id.clone()));
                 opts.config = container_config;
                 opts.comment = Some(if comment.is_empty() {
