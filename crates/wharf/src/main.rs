@@ -58,6 +58,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(arguments());
     let result = match cli.command {
         Command::Oci(args) => {
+            // Rust starts every program with SIGPIPE ignored, and an ignored signal stays
+            // ignored across execve: without this, processes of containers made here (and
+            // hooks) would start with SIGPIPE ignored, unlike with runc.
+            // SAFETY: restoring a default disposition before any thread or child exists.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            }
             if let Err(e) = logging::init(
                 args.global.log.as_deref(),
                 args.global.log_format,
