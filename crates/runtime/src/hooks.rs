@@ -105,10 +105,13 @@ fn run_hook(bundle: &Path, path: &Path, argv: &[String]) -> Result<i32> {
         cmd.arg0(arg0).args(rest);
     }
     cmd.stdin(Stdio::piped());
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    // SAFETY: prctl and signal are async-signal-safe and touch no memory of ours.
     unsafe {
         cmd.pre_exec(|| {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The runner ignores SIGPIPE (as every Rust program starts); the hook must not
+            // inherit that. signal(2) is async-signal-safe.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             Ok(())
         });
     }

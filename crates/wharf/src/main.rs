@@ -61,9 +61,13 @@ fn main() -> ExitCode {
             // Rust starts every program with SIGPIPE ignored, and an ignored signal stays
             // ignored across execve: without this, processes of containers made here (and
             // hooks) would start with SIGPIPE ignored, unlike with runc.
-            // SAFETY: restoring a default disposition before any thread or child exists.
-            unsafe {
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            // The hook runner keeps it ignored (a hook may close its stdin unread); the hook
+            // itself gets the default (runtime::hooks).
+            if !matches!(args.command, oci::OciCommand::Hook(_)) {
+                // SAFETY: restoring a default disposition before any thread or child exists.
+                unsafe {
+                    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                }
             }
             if let Err(e) = logging::init(
                 args.global.log.as_deref(),
