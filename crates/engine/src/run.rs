@@ -385,6 +385,13 @@ impl Engine {
                 h.status = "unhealthy".into();
             }
         });
+        if !restart && !auto_remove {
+            // As dockerd does, a stopped container's root is unmounted; cp, export and
+            // commit mount it again when they need it.
+            let layers = self.layers.clone();
+            let key = c.id.clone();
+            let _ = blocking(move || layers.unmount(&key).map_err(layer_error)).await;
+        }
         if oom {
             self.container_event(c, "oom", &[]);
         }
