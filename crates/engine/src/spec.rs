@@ -113,7 +113,19 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> Result<User> {
     Ok(out)
 }
 
+/// Every capability this engine holds itself: `--privileged` and `--cap-add ALL` give these
+/// (a capability the engine lacks cannot be given; root here has no CAP_SYS_RESOURCE).
 fn caps_all() -> Vec<String> {
+    caps_known()
+        .into_iter()
+        .enumerate()
+        .filter(|(n, _)| runtime::host::has_capability(*n as u32))
+        .map(|(_, c)| c)
+        .collect()
+}
+
+/// The capabilities Linux knows, in the order of their numbers.
+fn caps_known() -> Vec<String> {
     [
         "CAP_CHOWN",
         "CAP_DAC_OVERRIDE",
@@ -173,9 +185,10 @@ fn cap_name(s: &str) -> String {
 
 /// Applies `--cap-add`/`--cap-drop` (with `ALL`) to the default set.
 pub fn capabilities(default: Vec<String>, add: &[String], drop: &[String]) -> Result<Vec<String>> {
+    let known = caps_known();
     let all = caps_all();
     for c in add.iter().chain(drop) {
-        if !c.eq_ignore_ascii_case("ALL") && !all.contains(&cap_name(c)) {
+        if !c.eq_ignore_ascii_case("ALL") && !known.contains(&cap_name(c)) {
             return Err(Error::invalid(format!(
                 "unknown capability: \"{}\"",
                 cap_name(c)

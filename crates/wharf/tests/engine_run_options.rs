@@ -339,3 +339,29 @@ fn restart_start_attach_logs_stats_df() {
     let version = d.docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]);
     assert_eq!(version.trim(), "1.50");
 }
+
+#[test]
+fn privileged_gets_every_capability_the_engine_holds() {
+    let d = daemon_or_skip!("privileged");
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "grep CapEff /proc/self/status",
+    ]);
+    let hex = out.split_whitespace().last().expect("a CapEff line");
+    let eff = u64::from_str_radix(hex, 16).expect("hex");
+    // CAP_SYS_ADMIN (21) and CAP_NET_ADMIN (12), which Docker's default set lacks.
+    assert_ne!(eff & (1 << 21), 0, "{out}");
+    assert_ne!(eff & (1 << 12), 0, "{out}");
+    let own = std::fs::read_to_string("/proc/self/status").expect("status");
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .expect("own CapEff");
+    assert_eq!(eff & !own, 0, "never more than the engine holds: {out}");
+}
