@@ -36,6 +36,7 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
     if let Err(e) = nix::unistd::setsid() {
         eprintln!("shim: setsid: {e}");
     }
+    reset_ignored_signals();
     Ok(crate::server::run(crate::server::Config {
         id: args.id,
         bundle: args.bundle,
@@ -45,4 +46,24 @@ pub fn main(args: Args) -> anyhow::Result<i32> {
         stdin: args.stdin,
         stdin_once: args.stdin_once,
     }))
+}
+
+/// Signals ignored by whoever started us (a shell's background job ignores SIGQUIT; Rust
+/// ignores SIGPIPE) stay ignored across execve: give them back their default, so the
+/// container's processes start as they would under runc.
+fn reset_ignored_signals() {
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: reading and restoring dispositions with sigaction; no handler is installed.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+            {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
 }
