@@ -55,6 +55,51 @@ pub fn runc_default() -> Spec {
     spec
 }
 
+/// Every capability Linux knows, indexed by its number.
+pub const CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
 /// The spec Docker's engine starts from for every container: Docker's 14 default
 /// capabilities (bounding, effective and permitted; no inheritable or ambient ones), its
 /// masked and read-only paths, the device cgroup rules that allow `mknod` but only the
@@ -243,50 +288,10 @@ mod tests {
     }
 
     fn cap_number(name: &str) -> u32 {
-        const NAMES: [&str; 41] = [
-            "CAP_CHOWN",
-            "CAP_DAC_OVERRIDE",
-            "CAP_DAC_READ_SEARCH",
-            "CAP_FOWNER",
-            "CAP_FSETID",
-            "CAP_KILL",
-            "CAP_SETGID",
-            "CAP_SETUID",
-            "CAP_SETPCAP",
-            "CAP_LINUX_IMMUTABLE",
-            "CAP_NET_BIND_SERVICE",
-            "CAP_NET_BROADCAST",
-            "CAP_NET_ADMIN",
-            "CAP_NET_RAW",
-            "CAP_IPC_LOCK",
-            "CAP_IPC_OWNER",
-            "CAP_SYS_MODULE",
-            "CAP_SYS_RAWIO",
-            "CAP_SYS_CHROOT",
-            "CAP_SYS_PTRACE",
-            "CAP_SYS_PACCT",
-            "CAP_SYS_ADMIN",
-            "CAP_SYS_BOOT",
-            "CAP_SYS_NICE",
-            "CAP_SYS_RESOURCE",
-            "CAP_SYS_TIME",
-            "CAP_SYS_TTY_CONFIG",
-            "CAP_MKNOD",
-            "CAP_LEASE",
-            "CAP_AUDIT_WRITE",
-            "CAP_AUDIT_CONTROL",
-            "CAP_SETFCAP",
-            "CAP_MAC_OVERRIDE",
-            "CAP_MAC_ADMIN",
-            "CAP_SYSLOG",
-            "CAP_WAKE_ALARM",
-            "CAP_BLOCK_SUSPEND",
-            "CAP_AUDIT_READ",
-            "CAP_PERFMON",
-            "CAP_BPF",
-            "CAP_CHECKPOINT_RESTORE",
-        ];
-        NAMES.iter().position(|n| *n == name).expect("known cap") as u32
+        super::CAPABILITIES
+            .iter()
+            .position(|n| *n == name)
+            .expect("known cap") as u32
     }
 
     #[test]
