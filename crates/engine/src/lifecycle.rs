@@ -726,31 +726,39 @@ impl Engine {
         })
     }
 
-    /// `POST /containers/{id}/wait`: the exit code once the condition holds. Callable before
-    /// start.
-    pub async fn wait(&self, c: &Arc<Container>, condition: WaitCondition) -> Result<i64> {
+    /// `POST /containers/{id}/wait`: registers the waiter now (so that a start that follows
+    /// cannot be missed) and returns the future of the exit code once the condition holds.
+    /// Callable before start.
+    pub fn wait(
+        &self,
+        c: &Arc<Container>,
+        condition: WaitCondition,
+    ) -> impl std::future::Future<Output = i64> + Send + 'static {
+        let c = c.clone();
         let mut rx = c.watch();
         let start = *rx.borrow_and_update();
-        match condition {
-            WaitCondition::NotRunning if !c.is_running() && !c.with(|r| r.state.restarting) => {
-                return Ok(c.with(|r| r.state.exit_code));
-            }
-            WaitCondition::Removed if start.removed => return Ok(start.exit_code),
-            _ => {}
-        }
-        loop {
-            if rx.changed().await.is_err() {
-                return Ok(rx.borrow().exit_code);
-            }
-            let now = *rx.borrow_and_update();
-            let done = match condition {
-                WaitCondition::NotRunning | WaitCondition::NextExit => {
-                    now.stops > start.stops || now.removed
+        async move {
+            match condition {
+                WaitCondition::NotRunning if !c.is_running() && !c.with(|r| r.state.restarting) => {
+                    return c.with(|r| r.state.exit_code);
                 }
-                WaitCondition::Removed => now.removed,
-            };
-            if done {
-                return Ok(now.exit_code);
+                WaitCondition::Removed if start.removed => return start.exit_code,
+                _ => {}
+            }
+            loop {
+                if rx.changed().await.is_err() {
+                    return rx.borrow().exit_code;
+                }
+                let now = *rx.borrow_and_update();
+                let done = match condition {
+                    WaitCondition::NotRunning | WaitCondition::NextExit => {
+                        now.stops > start.stops || now.removed
+                    }
+                    WaitCondition::Removed => now.removed,
+                };
+                if done {
+                    return now.exit_code;
+                }
             }
         }
     }

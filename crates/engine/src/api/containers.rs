@@ -497,34 +497,10 @@ fn wait(engine: &Arc<Engine>, c: Arc<Container>, condition: WaitCondition) -> Re
     // dockerd sends the headers at once, so the client knows the wait is registered before
     // it starts the container; the body follows at the exit.
     let (tx, body) = Body::channel(1);
-    let engine = engine.clone();
-    let mut rx = c.watch();
-    // Register the starting point now, before the response goes out.
-    let start = *rx.borrow_and_update();
+    let exited = engine.wait(&c, condition);
     tokio::spawn(async move {
-        let code = match condition {
-            WaitCondition::NotRunning if !c.is_running() && !c.with(|r| r.state.restarting) => {
-                c.with(|r| r.state.exit_code)
-            }
-            WaitCondition::Removed if start.removed => start.exit_code,
-            _ => loop {
-                if rx.changed().await.is_err() {
-                    break rx.borrow().exit_code;
-                }
-                let now = *rx.borrow_and_update();
-                let done = match condition {
-                    WaitCondition::NotRunning | WaitCondition::NextExit => {
-                        now.stops > start.stops || now.removed
-                    }
-                    WaitCondition::Removed => now.removed,
-                };
-                if done {
-                    break now.exit_code;
-                }
-            },
-        };
+        let code = exited.await;
         let error = c.with(|r| r.state.error.clone());
-        let _ = &engine;
         let v = json!({
             "StatusCode": code,
             "Error": if error.is_empty() { Value::Null } else { json!({"Message": error}) },

@@ -54,6 +54,23 @@ impl Sink {
     }
 }
 
+/// The client's side of a stream: input and output on the taken-over connection, or only
+/// output into the response body when the client did not ask for an upgrade.
+async fn take_over(
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    body_tx: Option<tokio::sync::mpsc::Sender<Bytes>>,
+) -> Option<(Option<Box<dyn AsyncRead + Send + Unpin>>, Sink)> {
+    match (upgrade, body_tx) {
+        (Some(on), _) => {
+            let upgraded = on.await.ok()?;
+            let (r, w) = tokio::io::split(TokioIo::new(upgraded));
+            Some((Some(Box::new(r)), Sink::Io(Box::new(w))))
+        }
+        (None, Some(tx)) => Some((None, Sink::Channel(tx))),
+        (None, None) => None,
+    }
+}
+
 /// Output of the supervisor's frames into the sink: headers kept without a TTY, dropped
 /// with one. Returns the exit code carried by a stream-3 frame, if any.
 async fn pump_out(
@@ -122,18 +139,9 @@ pub async fn attach(engine: &Arc<Engine>, mut req: Req, c: Arc<Container>) -> Re
     };
     let engine = engine.clone();
     tokio::spawn(async move {
-        let (client_read, mut sink): (Option<Box<dyn AsyncRead + Send + Unpin>>, Sink) =
-            match (upgrade, body_tx) {
-                (Some(on), _) => match on.await {
-                    Ok(upgraded) => {
-                        let (r, w) = tokio::io::split(TokioIo::new(upgraded));
-                        (Some(Box::new(r)), Sink::Io(Box::new(w)))
-                    }
-                    Err(_) => return,
-                },
-                (None, Some(tx)) => (None, Sink::Channel(tx)),
-                (None, None) => return,
-            };
+        let Some((client_read, mut sink)) = take_over(upgrade, body_tx).await else {
+            return;
+        };
         if logs {
             let (tx, mut rx) = tokio::sync::mpsc::channel(64);
             let opts = crate::logs::Options {
@@ -273,18 +281,9 @@ pub async fn exec_start(engine: &Arc<Engine>, mut req: Req, id: &str) -> Result<
     let engine = engine.clone();
     let console = start.console_size.clone();
     tokio::spawn(async move {
-        let (client_read, mut sink): (Option<Box<dyn AsyncRead + Send + Unpin>>, Sink) =
-            match (upgrade, body_tx) {
-                (Some(on), _) => match on.await {
-                    Ok(upgraded) => {
-                        let (r, w) = tokio::io::split(TokioIo::new(upgraded));
-                        (Some(Box::new(r)), Sink::Io(Box::new(w)))
-                    }
-                    Err(_) => return,
-                },
-                (None, Some(tx)) => (None, Sink::Channel(tx)),
-                (None, None) => return,
-            };
+        let Some((client_read, mut sink)) = take_over(upgrade, body_tx).await else {
+            return;
+        };
         let started = match engine.exec_start(&exec, stdin).await {
             Ok(s) => s,
             Err(e) => {
