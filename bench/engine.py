@@ -27,7 +27,9 @@ import sys
 import tempfile
 import time
 
-HUGETLB = "/sys/fs/cgroup/hugetlb"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hugetlb  # noqa: E402
+
 DOCKER = shutil.which("docker") or "/usr/local/bin/docker"
 
 
@@ -118,10 +120,7 @@ def main():
     mounted_hugetlb = False
     engines = []
     try:
-        if args.crun_hugetlb_fix and not os.path.ismount(HUGETLB):
-            os.makedirs(HUGETLB, exist_ok=True)
-            sh("mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB)
-            mounted_hugetlb = True
+        mounted_hugetlb = args.crun_hugetlb_fix and hugetlb.mount()
         rootfs = os.path.join(tmp, "rootfs")
         sh("sh", "scripts/busybox-rootfs.sh", rootfs, stdout=subprocess.DEVNULL)
         tarball = os.path.join(tmp, "busybox.tar")
@@ -260,17 +259,7 @@ def main():
                 subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
         if mounted_hugetlb:
-            for dirpath, _, _ in sorted(os.walk(HUGETLB), key=lambda w: -len(w[0])):
-                if dirpath != HUGETLB:
-                    try:
-                        os.rmdir(dirpath)
-                    except OSError:
-                        pass
-            subprocess.run(["umount", HUGETLB])
-            try:
-                os.rmdir(HUGETLB)
-            except OSError:
-                pass
+            hugetlb.unmount()
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ import sys
 import tempfile
 import time
 
-HUGETLB = "/sys/fs/cgroup/hugetlb"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hugetlb  # noqa: E402
+
 
 
 def sh(*args, **kw):
@@ -94,11 +96,7 @@ def main():
     args.wharf = os.path.abspath(args.wharf)
     if not os.path.exists(args.wharf):
         sh("cargo", "build", "--release", "-p", "wharf")
-    mounted_hugetlb = False
-    if args.crun_hugetlb_fix and not os.path.ismount(HUGETLB):
-        os.makedirs(HUGETLB, exist_ok=True)
-        sh("mount", "-t", "cgroup", "-o", "hugetlb", "cgroup", HUGETLB)
-        mounted_hugetlb = True
+    mounted_hugetlb = args.crun_hugetlb_fix and hugetlb.mount()
     tmp = tempfile.mkdtemp(prefix="wharf-bench-")
     try:
         bundle = make_bundle(args.wharf, tmp)
@@ -141,20 +139,7 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if mounted_hugetlb:
-            # Every cgroup in this hierarchy was made during the run (it did not exist before);
-            # an empty one left behind (e.g. Wharf's /wharf parent) would keep the v1
-            # hierarchy alive after the unmount and hugetlb would not return to cgroup2.
-            for dirpath, _, _ in sorted(os.walk(HUGETLB), key=lambda w: -len(w[0])):
-                if dirpath != HUGETLB:
-                    try:
-                        os.rmdir(dirpath)
-                    except OSError:
-                        pass
-            subprocess.run(["umount", HUGETLB])
-            try:
-                os.rmdir(HUGETLB)
-            except OSError:
-                pass
+            hugetlb.unmount()
 
 
 if __name__ == "__main__":
