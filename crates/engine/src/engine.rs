@@ -240,6 +240,72 @@ impl Engine {
     }
 }
 
+/// Unpacks the layers (blob, diff id; base first) not yet in the layer store, from the
+/// content store; returns the top chain id (None for no layers). Blocking.
+pub(crate) fn unpack_layers(
+    content: &image::ContentStore,
+    layers: &snapshot::LayerStore,
+    stack: &[(image::Digest, image::Digest)],
+) -> Result<Option<String>> {
+    let mut parent: Option<String> = None;
+    for (blob, diff_id) in stack {
+        let chain = snapshot::chain_id(parent.as_deref(), diff_id.as_str());
+        if !layers.exists(&chain) {
+            let reader = content.open_blob(blob).map_err(image_error)?;
+            layers
+                .apply(parent.as_deref(), reader, Some(diff_id.as_str()))
+                .map_err(layer_error)?;
+        }
+        parent = Some(chain);
+    }
+    Ok(parent)
+}
+
+/// The chain id of the top of a stack of layers with these diff ids.
+pub(crate) fn top_chain(diff_ids: &[image::Digest]) -> Option<String> {
+    diff_ids.iter().fold(None, |parent, d| {
+        Some(snapshot::chain_id(parent.as_deref(), d.as_str()))
+    })
+}
+
+/// The image's (blob, diff id) pairs, base first.
+pub(crate) fn layer_stack(rec: &image::ImageRecord) -> Result<Vec<(image::Digest, image::Digest)>> {
+    if rec.diff_ids().len() != rec.layers.len() {
+        return Err(Error::internal(format!(
+            "image {}: {} layers but {} diff ids",
+            rec.id,
+            rec.layers.len(),
+            rec.diff_ids().len()
+        )));
+    }
+    Ok(rec
+        .layers
+        .iter()
+        .map(|d| d.digest.clone())
+        .zip(rec.diff_ids().iter().cloned())
+        .collect())
+}
+
+/// This machine's name.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Total memory in bytes (`MemTotal` of /proc/meminfo).
+pub fn mem_total() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|kb| kb.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
 /// 64 random hex digits, as Docker's ids.
 pub fn random_id() -> String {
     use rand::RngCore;

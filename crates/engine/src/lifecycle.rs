@@ -99,12 +99,7 @@ pub fn validate_host_config(host: &HostConfig) -> Result<()> {
                 "Conflicting options: Nano CPUs and CPU Period cannot both be set",
             ));
         }
-        if host.nano_cpus < 0 || host.nano_cpus > cpus * 1_000_000_000 {
-            return Err(Error::invalid(format!(
-                "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
-            )));
-        }
-        if host.nano_cpus < 10_000_000 {
+        if !(10_000_000..=cpus * 1_000_000_000).contains(&host.nano_cpus) {
             return Err(Error::invalid(format!(
                 "Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"
             )));
@@ -394,17 +389,7 @@ impl Engine {
             engine.table().names.remove(&name);
         };
         let result = self
-            .create_inner(
-                &id,
-                &name,
-                path,
-                args,
-                merged,
-                host_json,
-                &host,
-                &image,
-                &image_config,
-            )
+            .create_inner(&id, &name, path, args, merged, host_json, &host, &image)
             .await;
         match result {
             Ok(c) => {
@@ -437,10 +422,9 @@ impl Engine {
         host_json: Value,
         host: &HostConfig,
         image: &image::store::ImageRecord,
-        image_config: &Value,
     ) -> Result<Arc<Container>> {
-        // The image's layers, unpacked (again, if they were pruned) and the writable layer.
-        let parent = self.ensure_layers(image, image_config).await?;
+        // The image's layers, unpacked, and the writable layer.
+        let parent = self.ensure_layers(image).await?;
         let dir = self.container_dir(id);
         std::fs::create_dir_all(&dir)?;
         let mounts = self.resolve_mounts(&config, host)?;
@@ -477,40 +461,16 @@ impl Engine {
         Ok(c)
     }
 
-    /// Makes sure every layer of an image is unpacked; returns the top chain id.
+    /// Makes sure every layer of an image is unpacked (again, if they were pruned); returns
+    /// the top chain id.
     pub(crate) async fn ensure_layers(
         &self,
         image: &image::store::ImageRecord,
-        image_config: &Value,
     ) -> Result<Option<String>> {
-        let diff_ids = strings(&image_config["rootfs"]["diff_ids"]);
-        if diff_ids.len() != image.layers.len() {
-            return Err(Error::internal(format!(
-                "image {}: {} layers but {} diff ids",
-                image.id,
-                image.layers.len(),
-                diff_ids.len()
-            )));
-        }
+        let stack = crate::engine::layer_stack(image)?;
         let layers = self.layers.clone();
         let content = self.content.clone();
-        let blobs: Vec<image::digest::Digest> =
-            image.layers.iter().map(|d| d.digest.clone()).collect();
-        blocking(move || {
-            let mut parent: Option<String> = None;
-            for (blob, diff_id) in blobs.iter().zip(&diff_ids) {
-                let chain = snapshot::chain_id(parent.as_deref(), diff_id);
-                if !layers.exists(&chain) {
-                    let reader = content.open_blob(blob).map_err(image_error)?;
-                    layers
-                        .apply(parent.as_deref(), reader, Some(diff_id))
-                        .map_err(layer_error)?;
-                }
-                parent = Some(chain);
-            }
-            Ok(parent)
-        })
-        .await
+        blocking(move || crate::engine::unpack_layers(&content, &layers, &stack)).await
     }
 
     /// Turns `Binds`, `Mounts`, `Tmpfs` and the image's `VOLUME`s into mount points,

@@ -186,9 +186,7 @@ impl Engine {
         let hosts_path = dir.join("hosts");
         let resolv_path = dir.join("resolv.conf");
         if host.network_mode == "host" {
-            let name = nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let name = crate::engine::host_name();
             std::fs::write(&hostname_path, format!("{name}\n"))?;
             std::fs::copy("/etc/hosts", &hosts_path)
                 .or_else(|_| std::fs::write(&hosts_path, b"127.0.0.1\tlocalhost\n").map(|()| 0))?;

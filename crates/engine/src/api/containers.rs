@@ -387,11 +387,7 @@ pub async fn route(engine: &Arc<Engine>, mut req: Req, id: &str, rest: &[String]
             Ok(empty(204))
         }
         (Method::POST, ["start"]) => {
-            if let Some(keys) = req.q("detachKeys")
-                && !keys.is_empty()
-            {
-                // Accepted and unused: detaching is the client's business.
-            }
+            // `detachKeys` is the client's business: the CLI detaches itself.
             engine.start(&c).await?;
             Ok(empty(204))
         }
@@ -624,7 +620,7 @@ async fn stats_once(engine: &Arc<Engine>, c: &Arc<Container>) -> Value {
             "max_usage": s.memory.memory.max_usage,
             "failcnt": s.memory.memory.fail_count,
             "limit": if s.memory.memory.limit == 0 || s.memory.memory.limit >= i64::MAX as u64 / 2 {
-                std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok())).unwrap_or(0) * 1024
+                crate::engine::mem_total()
             } else { s.memory.memory.limit },
             "stats": s.memory.stats,
         });

@@ -9,7 +9,7 @@ use hyper::{Method, Response};
 use serde_json::{Value, json};
 
 use super::{Body, Req, Resp, json_response};
-use crate::engine::{Engine, blocking, image_error, layer_error};
+use crate::engine::{Engine, blocking, image_error, layer_error, top_chain, unpack_layers};
 use crate::error::{Error, Kind, Result};
 use image::{Digest, ImageRecord, Reference};
 
@@ -37,8 +37,8 @@ fn parse_ref(name: &str) -> Result<Reference> {
 }
 
 /// `GET /images/json` entries.
-pub async fn list_json(engine: &Arc<Engine>, all: bool) -> Result<Vec<Value>> {
-    let _ = all;
+/// Every image is listed: Wharf keeps no intermediate images, so `all` changes nothing.
+pub async fn list_json(engine: &Arc<Engine>) -> Result<Vec<Value>> {
     let store = engine.images.clone();
     let images = blocking(move || Ok(store.list())).await?;
     let users = image_users(engine);
@@ -81,7 +81,7 @@ fn image_users(engine: &Engine) -> BTreeMap<String, Vec<(String, bool)>> {
 
 pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
     let filters = req.filters()?;
-    let mut images = list_json(engine, req.flag("all")?).await?;
+    let mut images = list_json(engine).await?;
     if let Some(d) = filters.get("dangling").and_then(|v| v.first()) {
         let want = super::parse_bool(d).unwrap_or(false);
         images.retain(|v| v["RepoTags"].as_array().is_none_or(|a| a.is_empty()) == want);
@@ -178,7 +178,7 @@ pub async fn inspect_json(engine: &Arc<Engine>, rec: &ImageRecord) -> Result<Val
     }
     let lower = engine
         .layers
-        .lowerdirs(&top_chain(rec).unwrap_or_default())
+        .lowerdirs(&top_chain(rec.diff_ids()).unwrap_or_default())
         .map(|l| {
             l.iter()
                 .map(|p| p.to_string_lossy().into_owned())
@@ -216,14 +216,6 @@ pub async fn inspect_json(engine: &Arc<Engine>, rec: &ImageRecord) -> Result<Val
     }))
 }
 
-fn top_chain(rec: &ImageRecord) -> Option<String> {
-    let mut parent: Option<String> = None;
-    for d in rec.diff_ids() {
-        parent = Some(snapshot::chain_id(parent.as_deref(), d.as_str()));
-    }
-    parent
-}
-
 pub async fn route(engine: &Arc<Engine>, req: Req, rest: &[String]) -> Result<Resp> {
     // Image names contain slashes: the action is the last segment.
     let (name, action) = match rest.split_last() {
@@ -259,7 +251,7 @@ pub async fn route(engine: &Arc<Engine>, req: Req, rest: &[String]) -> Result<Re
             )))
         }
         (Method::DELETE, "") => {
-            let v = remove(engine, &name, req.flag("force")?, req.flag("noprune")?).await?;
+            let v = remove(engine, &name, req.flag("force")?).await?;
             Ok(json_response(200, &v))
         }
         _ => Err(Error::not_found("page not found")),
@@ -335,8 +327,8 @@ async fn tag_image(engine: &Arc<Engine>, name: &str, repo: &str, tag: &str) -> R
 }
 
 /// `DELETE /images/{name}` with dockerd's rules on tags, containers and `force`.
-pub async fn remove(engine: &Arc<Engine>, name: &str, force: bool, noprune: bool) -> Result<Value> {
-    let _ = noprune;
+/// (`noprune` is not taken: Wharf keeps no untagged parent images that it could prune.)
+pub async fn remove(engine: &Arc<Engine>, name: &str, force: bool) -> Result<Value> {
     let _lock = engine.image_lock.lock().await;
     let rec = resolve(engine, name).await?;
     let users = image_users(engine)
@@ -438,7 +430,7 @@ pub async fn gc(engine: &Arc<Engine>) {
         content.gc(&keep).map_err(image_error)?;
         let mut chains = HashSet::new();
         for rec in store.list() {
-            if let Some(top) = top_chain(&rec) {
+            if let Some(top) = top_chain(rec.diff_ids()) {
                 chains.insert(top);
             }
         }
@@ -515,21 +507,12 @@ fn record_image(
     manifest: Option<&Digest>,
     tags: &[String],
 ) -> Result<(ImageRecord, Vec<(String, Digest)>)> {
-    let mut parent: Option<String> = None;
-    for (desc, diff_id) in layers_desc.iter().zip(&diff_ids) {
-        let chain = snapshot::chain_id(parent.as_deref(), diff_id.as_str());
-        if !engine.layers.exists(&chain) {
-            let reader = engine
-                .content
-                .open_blob(&desc.digest)
-                .map_err(image_error)?;
-            engine
-                .layers
-                .apply(parent.as_deref(), reader, Some(diff_id.as_str()))
-                .map_err(layer_error)?;
-        }
-        parent = Some(chain);
-    }
+    let stack: Vec<(Digest, Digest)> = layers_desc
+        .iter()
+        .map(|d| d.digest.clone())
+        .zip(diff_ids.iter().cloned())
+        .collect();
+    unpack_layers(&engine.content, &engine.layers, &stack)?;
     let rec = match manifest {
         Some(m) => engine.images.create_from_manifest(m).map_err(image_error)?,
         None => engine
@@ -550,9 +533,9 @@ fn record_image(
     Ok((rec, moved))
 }
 
-/// `POST /images/load`.
+/// `POST /images/load`. (`quiet` only hides progress in dockerd; the result lines are sent
+/// either way, and Wharf sends no per-layer progress.)
 pub async fn load(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
-    let quiet = req.flag("quiet")?;
     let Some(body) = req.take_body() else {
         return Err(Error::invalid("no image archive in the request body"));
     };
@@ -610,7 +593,6 @@ pub async fn load(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
                 let _ = tx.send(error_message(&e)).await;
             }
         }
-        let _ = quiet;
     });
     Ok(stream_response(out))
 }
@@ -989,7 +971,7 @@ pub async fn prune(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
         if dangling_only && !rec.repo_tags.is_empty() {
             continue;
         }
-        if let Ok(v) = remove(engine, rec.id.as_str(), true, false).await {
+        if let Ok(v) = remove(engine, rec.id.as_str(), true).await {
             reclaimed += rec.size;
             if let Some(a) = v.as_array() {
                 deleted.extend(a.iter().cloned());

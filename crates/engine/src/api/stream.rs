@@ -193,7 +193,6 @@ pub async fn attach(engine: &Arc<Engine>, mut req: Req, c: Arc<Container>) -> Re
             input.abort();
         }
     });
-    let _ = resp_upgrade;
     Ok(if resp_upgrade {
         upgraded_response(tty, true)
     } else {

@@ -95,22 +95,8 @@ pub async fn info(engine: &Arc<Engine>) -> Result<Resp> {
         let store = engine.images.clone();
         blocking(move || Ok(store.list().len())).await?
     };
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .and_then(|k| k.parse::<u64>().ok())
-                })
-        })
-        .unwrap_or(0)
-        * 1024;
-    let hostname = nix::unistd::gethostname()
-        .map(|h| h.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let mem = crate::engine::mem_total();
+    let hostname = crate::engine::host_name();
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|s| {
@@ -275,7 +261,7 @@ pub fn events(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
 }
 
 pub async fn df(engine: &Arc<Engine>) -> Result<Resp> {
-    let images = super::images::list_json(engine, false).await?;
+    let images = super::images::list_json(engine).await?;
     let mut containers = Vec::new();
     for c in engine.containers() {
         let mut v = super::containers::summary(engine, &c);
