@@ -106,6 +106,21 @@ pub async fn main(client: &Client, command: SystemCommand) -> anyhow::Result<i32
     }
 }
 
+/// A prune report's list of ids under its title, as docker prints it (nothing when empty).
+pub(crate) fn print_ids(title: &str, ids: &Value) {
+    let ids: Vec<&str> = ids
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !ids.is_empty() {
+        outln!("{title}");
+        ids.iter().for_each(|id| outln!("{id}"));
+        outln!();
+    }
+}
+
 fn reclaimable(reclaimable: i64, total: i64) -> String {
     let reclaimable = reclaimable.max(0);
     if total > 0 {
@@ -276,31 +291,11 @@ async fn prune(client: &Client, args: SystemPruneArgs) -> anyhow::Result<i32> {
             RequestBody::Empty,
         )
         .await?;
-    let deleted: Vec<&str> = report["ContainersDeleted"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !deleted.is_empty() {
-        outln!("Deleted Containers:");
-        deleted.iter().for_each(|id| outln!("{id}"));
-        outln!();
-    }
+    print_ids("Deleted Containers:", &report["ContainersDeleted"]);
     reclaimed += report["SpaceReclaimed"].as_u64().unwrap_or(0);
 
     if let Some(report) = optional_prune(client, "/networks/prune", &query).await? {
-        let deleted: Vec<&str> = report["NetworksDeleted"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if !deleted.is_empty() {
-            outln!("Deleted Networks:");
-            deleted.iter().for_each(|n| outln!("{n}"));
-            outln!();
-        }
+        print_ids("Deleted Networks:", &report["NetworksDeleted"]);
     }
 
     if args.volumes {
@@ -329,17 +324,7 @@ async fn prune(client: &Client, args: SystemPruneArgs) -> anyhow::Result<i32> {
     reclaimed += report["SpaceReclaimed"].as_u64().unwrap_or(0);
 
     if let Some(report) = optional_prune(client, "/build/prune", &Query::new()).await? {
-        let deleted: Vec<&str> = report["CachesDeleted"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if !deleted.is_empty() {
-            outln!("Deleted build cache objects:");
-            deleted.iter().for_each(|c| outln!("{c}"));
-            outln!();
-        }
+        print_ids("Deleted build cache objects:", &report["CachesDeleted"]);
         reclaimed += report["SpaceReclaimed"].as_u64().unwrap_or(0);
     }
     outln!("Total reclaimed space: {}", human_size_4(reclaimed as f64));

@@ -245,19 +245,7 @@ pub async fn prune_volumes(client: &Client, all: bool, filters: &[String]) -> an
     let report = client
         .json(Method::POST, "/volumes/prune", &query, RequestBody::Empty)
         .await?;
-    let deleted: Vec<&str> = report["VolumesDeleted"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !deleted.is_empty() {
-        outln!("Deleted Volumes:");
-        for name in deleted {
-            outln!("{name}");
-        }
-        outln!();
-    }
+    super::system::print_ids("Deleted Volumes:", &report["VolumesDeleted"]);
     Ok(report["SpaceReclaimed"].as_u64().unwrap_or(0))
 }
 
