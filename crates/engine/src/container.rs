@@ -119,6 +119,9 @@ pub struct Record {
     pub manually_stopped: bool,
     pub mounts: Vec<MountPoint>,
     pub exec_ids: Vec<String>,
+    /// The networks it joins, and while running its endpoints and published ports.
+    #[serde(default)]
+    pub network: crate::network::ContainerNet,
 }
 
 impl Record {

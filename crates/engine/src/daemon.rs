@@ -24,6 +24,86 @@ pub struct DaemonArgs {
     /// own supervisor).
     #[arg(long = "live-restore", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub live_restore: bool,
+    /// The default bridge's device; `none` for no default bridge network.
+    #[arg(short = 'b', long = "bridge", default_value = "wharf0")]
+    pub bridge: String,
+    /// The default bridge's address and prefix, e.g. 10.20.0.1/16 (default: a free subnet
+    /// of the default address pools).
+    #[arg(long = "bip")]
+    pub bip: Option<String>,
+    /// Where subnets of new networks come from, e.g. base=10.10.0.0/16,size=24 (repeatable).
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
+    /// MTU of the bridges and veths (default: the host uplink's).
+    #[arg(long = "mtu")]
+    pub mtu: Option<u32>,
+    /// Enable IPv4 forwarding when a network needs it.
+    #[arg(long = "ip-forward", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ip_forward: bool,
+    /// Wharf's nftables table (`ip NAME`); rules outside it are never touched.
+    #[arg(long = "nft-table", default_value = "wharf")]
+    pub nft_table: String,
+    /// The resolv.conf whose nameservers containers use for names outside their networks.
+    #[arg(long = "resolv-conf", default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+}
+
+impl DaemonArgs {
+    fn network_settings(&self) -> anyhow::Result<crate::network::Settings> {
+        let valid_dev = |d: &str| !d.is_empty() && d.len() <= 15 && !d.contains(['/', ' ', ':']);
+        if !valid_dev(&self.bridge) {
+            anyhow::bail!(
+                "invalid --bridge {:?}: a device name of 1 to 15 characters",
+                self.bridge
+            );
+        }
+        if !self
+            .nft_table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || self.nft_table.is_empty()
+        {
+            anyhow::bail!(
+                "invalid --nft-table {:?}: letters, digits and _ only",
+                self.nft_table
+            );
+        }
+        let bip = match &self.bip {
+            None => None,
+            Some(b) => {
+                let (ip, prefix) = b
+                    .split_once('/')
+                    .and_then(|(ip, p)| Some((ip.parse().ok()?, p.parse::<u8>().ok()?)))
+                    .filter(|(_, p)| *p <= 30)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "invalid --bip {b:?}: use an address and prefix like 10.20.0.1/16"
+                        )
+                    })?;
+                Some((ip, prefix))
+            }
+        };
+        let pools = if self.default_address_pool.is_empty() {
+            net::ipam::AddressPool::defaults()
+        } else {
+            self.default_address_pool
+                .iter()
+                .map(|p| {
+                    net::ipam::AddressPool::parse(p)
+                        .map_err(|e| anyhow::anyhow!("invalid --default-address-pool {p:?}: {e}"))
+                })
+                .collect::<anyhow::Result<_>>()?
+        };
+        Ok(crate::network::Settings {
+            default_bridge: (self.bridge != "none").then(|| self.bridge.clone()),
+            bip,
+            pools,
+            mtu: self.mtu,
+            nft_table: self.nft_table.clone(),
+            resolv_conf: self.resolv_conf.clone(),
+            ip_forward: self.ip_forward,
+        })
+    }
 }
 
 pub const DEFAULT_SOCKET: &str = "/run/wharf/docker.sock";
@@ -69,6 +149,7 @@ async fn run(hosts: Vec<String>, args: DaemonArgs) -> anyhow::Result<i32> {
         data_root: std::path::absolute(&args.data_root)?,
         exec_root: std::path::absolute(&args.exec_root)?,
         wharf_exe: std::env::current_exe().context("locating the wharf executable")?,
+        network: args.network_settings()?,
     };
     let engine = Engine::open(opts).map_err(|e| anyhow::anyhow!("opening the engine: {e}"))?;
     let mut listeners = Vec::new();
@@ -122,7 +203,13 @@ async fn run(hosts: Vec<String>, args: DaemonArgs) -> anyhow::Result<i32> {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    tracing::info!("shutting down; containers keep running (live-restore)");
+    let running = engine.containers().iter().any(|c| c.is_running());
+    if running {
+        tracing::info!("shutting down; containers keep running (live-restore)");
+    } else {
+        tracing::info!("shutting down; no container runs, so the networks' bridges and rules go");
+    }
+    engine.networks.shutdown(running);
     for host in &hosts {
         if let Some(path) = host.strip_prefix("unix://") {
             let _ = std::fs::remove_file(path);

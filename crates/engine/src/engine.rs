@@ -21,6 +21,8 @@ pub struct Options {
     pub exec_root: PathBuf,
     /// The `wharf` executable the supervisors run as.
     pub wharf_exe: PathBuf,
+    /// Bridges, address pools, the nftables table, resolvers.
+    pub network: crate::network::Settings,
 }
 
 #[derive(Debug, Default)]
@@ -38,6 +40,7 @@ pub struct Engine {
     pub images: image::store::ImageStore,
     pub layers: snapshot::LayerStore,
     pub volumes: Volumes,
+    pub networks: Arc<crate::network::Networks>,
     pub events: Events,
     pub(crate) table: Mutex<Table>,
     pub(crate) execs: Mutex<HashMap<String, Arc<Exec>>>,
@@ -110,6 +113,8 @@ impl Engine {
             snapshot::LayerStore::open(&opts.data_root.join("overlay")).map_err(layer_error)?;
         layers.clean_tmp().map_err(layer_error)?;
         let volumes = Volumes::open(opts.data_root.join("volumes"))?;
+        let networks =
+            crate::network::Networks::open(&opts.data_root, &opts.exec_root, opts.network.clone())?;
         let containers_dir = opts.data_root.join("containers");
         std::fs::create_dir_all(&containers_dir)?;
         std::fs::create_dir_all(opts.exec_root.join("containers"))?;
@@ -136,6 +141,7 @@ impl Engine {
             images,
             layers,
             volumes,
+            networks,
             events: Events::default(),
             table: Mutex::new(table),
             execs: Mutex::new(HashMap::new()),

@@ -11,6 +11,9 @@ pub enum Kind {
     NotFound,
     /// 409: a name in use, an image in use, a container in the wrong state.
     Conflict,
+    /// 403: an operation the object does not allow (removing a network in use, a predefined
+    /// network, overlapping address pools).
+    Forbidden,
     /// 304: the container is already in the requested state (start, stop).
     NotModified,
     /// 500: anything else.
@@ -46,6 +49,10 @@ impl Error {
         Error::new(Kind::Conflict, message)
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Error {
+        Error::new(Kind::Forbidden, message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Error {
         Error::new(Kind::Internal, message)
     }
@@ -75,6 +82,7 @@ impl Error {
             Kind::InvalidArgument => 400,
             Kind::NotFound => 404,
             Kind::Conflict => 409,
+            Kind::Forbidden => 403,
             Kind::NotModified => 304,
             Kind::Internal => 500,
         }

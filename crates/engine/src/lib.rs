@@ -6,6 +6,7 @@
 //!   `shim` crate), stop, kill, remove, wait, restart policies, re-adoption after a restart;
 //! - [`exec`]: exec instances and health checks;
 //! - [`spec`]: the OCI spec of a container;
+//! - [`network`]: bridges, user-defined networks, published ports, embedded DNS;
 //! - [`volumes`], [`logs`], [`events`];
 //! - [`api`]: the Engine API over HTTP/1.1;
 //! - [`daemon`]: `wharf daemon`.
@@ -20,6 +21,7 @@ pub mod events;
 pub mod exec;
 pub mod lifecycle;
 pub mod logs;
+pub mod network;
 pub mod run;
 pub mod spec;
 pub mod types;

@@ -209,12 +209,13 @@ impl Engine {
             _ => return Err(Error::invalid("invalid JSON: the body must be an object")),
         };
         let mut config_in = body.clone();
+        let networking = config_in
+            .as_object_mut()
+            .and_then(|o| o.remove("NetworkingConfig"))
+            .unwrap_or(Value::Null);
         let host_in = config_in
             .as_object_mut()
-            .and_then(|o| {
-                o.remove("NetworkingConfig");
-                o.remove("HostConfig")
-            })
+            .and_then(|o| o.remove("HostConfig"))
             .unwrap_or(Value::Null);
         let host_in = if host_in.is_null() {
             json!({})
@@ -344,18 +345,7 @@ impl Engine {
             host_json["MaskedPaths"] = Value::Null;
             host_json["ReadonlyPaths"] = Value::Null;
         }
-        if !matches!(
-            host_json["NetworkMode"].as_str(),
-            Some("bridge" | "host" | "none")
-        ) && !host_json["NetworkMode"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("container:"))
-        {
-            return Err(Error::not_found(format!(
-                "network {} not found",
-                host_json["NetworkMode"].as_str().unwrap_or_default()
-            )));
-        }
+        let network = self.requested_networks(&host_json, &networking, &merged)?;
 
         // The name.
         let id = random_id();
@@ -389,7 +379,9 @@ impl Engine {
             engine.table().names.remove(&name);
         };
         let result = self
-            .create_inner(&id, &name, path, args, merged, host_json, &host, &image)
+            .create_inner(
+                &id, &name, path, args, merged, host_json, &host, &image, network,
+            )
             .await;
         match result {
             Ok(c) => {
@@ -422,6 +414,7 @@ impl Engine {
         host_json: Value,
         host: &HostConfig,
         image: &image::store::ImageRecord,
+        network: crate::network::ContainerNet,
     ) -> Result<Arc<Container>> {
         // The image's layers, unpacked, and the writable layer.
         let parent = self.ensure_layers(image).await?;
@@ -455,6 +448,7 @@ impl Engine {
             manually_stopped: false,
             mounts,
             exec_ids: Vec::new(),
+            network,
         };
         let c = Arc::new(Container::new(dir, record));
         c.save()?;

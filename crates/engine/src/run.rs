@@ -137,6 +137,7 @@ impl Engine {
                 Ok(())
             }
             Err(e) => {
+                self.teardown_network(c).await;
                 let (e, code) = start_error(e, &c.with(|r| r.path.clone()));
                 let _ = c.update(|r| {
                     r.state.error = e.message.clone();
@@ -173,37 +174,13 @@ impl Engine {
             let parent = record.parent_layer.clone();
             blocking(move || layers.prepare(&key, parent.as_deref()).map_err(layer_error)).await?
         };
-        // Files the container gets: hostname, hosts, resolv.conf.
+        // The network namespace, endpoints and ports; hostname, hosts, resolv.conf.
         let config = record.config()?;
-        let host = record.host_config()?;
-        let hostname = if config.hostname.is_empty() {
-            c.id[..12].to_string()
-        } else {
-            config.hostname.clone()
-        };
+        let netns = self.setup_network(c).await?;
         let dir = &c.dir;
         let hostname_path = dir.join("hostname");
         let hosts_path = dir.join("hosts");
         let resolv_path = dir.join("resolv.conf");
-        if host.network_mode == "host" {
-            let name = crate::engine::host_name();
-            std::fs::write(&hostname_path, format!("{name}\n"))?;
-            std::fs::copy("/etc/hosts", &hosts_path)
-                .or_else(|_| std::fs::write(&hosts_path, b"127.0.0.1\tlocalhost\n").map(|()| 0))?;
-        } else {
-            std::fs::write(&hostname_path, format!("{hostname}\n"))?;
-            let mut hosts = String::from(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
-            );
-            for extra in host.extra_hosts.as_deref().unwrap_or_default() {
-                if let Some((name, ip)) = extra.split_once(':') {
-                    hosts.push_str(&format!("{ip}\t{name}\n"));
-                }
-            }
-            std::fs::write(&hosts_path, hosts)?;
-        }
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        std::fs::write(&resolv_path, resolv)?;
 
         // dockerd creates a missing working directory (owned by the container's user).
         if !config.working_dir.is_empty() {
@@ -239,6 +216,7 @@ impl Engine {
             hostname: &hostname_path,
             hosts: &hosts_path,
             resolv_conf: &resolv_path,
+            netns: netns.as_deref(),
         };
         let spec = spec::build(&record, &rootfs, &files)?;
         let state_dir = self.state_dir(&c.id);
@@ -383,6 +361,7 @@ impl Engine {
                 h.status = "unhealthy".into();
             }
         });
+        self.teardown_network(c).await;
         if !restart && !auto_remove {
             // As dockerd does, a stopped container's root is unmounted; cp, export and
             // commit mount it again when they need it.
@@ -661,6 +640,40 @@ impl Engine {
     /// At daemon start: re-adopt containers whose supervisor survived, record the exits of
     /// those that ended meanwhile, and start the ones a restart policy asks for.
     pub async fn restore(self: &Arc<Self>) {
+        // Networks first: addresses and ports of containers still running are theirs again,
+        // before any restart policy hands out new ones.
+        let running: Vec<_> = self
+            .containers()
+            .iter()
+            .filter(|c| c.is_running() && shim::client::is_alive(&self.state_dir(&c.id)))
+            .map(|c| {
+                c.with(|r| {
+                    let dns = r.host_config["Dns"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|d| d.as_str()?.parse().ok()).collect())
+                        .unwrap_or_default();
+                    let hostname = r.config["Hostname"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    (
+                        r.id.clone(),
+                        r.bare_name().to_string(),
+                        hostname,
+                        r.network.clone(),
+                        dns,
+                    )
+                })
+            })
+            .collect();
+        {
+            let networks = self.networks.clone();
+            let _ = blocking(move || {
+                networks.restore(&running);
+                Ok(())
+            })
+            .await;
+        }
         for c in self.containers() {
             let (running, restarting, dead) =
                 c.with(|r| (r.state.running, r.state.restarting, r.state.dead));

@@ -19,6 +19,8 @@ pub struct Files<'a> {
     pub hostname: &'a Path,
     pub hosts: &'a Path,
     pub resolv_conf: &'a Path,
+    /// The network namespace to join (None: the host's).
+    pub netns: Option<&'a Path>,
 }
 
 /// A resolved user: uid, gid and supplementary groups, from the image's passwd and group.
@@ -382,6 +384,14 @@ pub fn build(record: &Record, rootfs: &Path, files: &Files<'_>) -> Result<Value>
     };
     if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
         ns.retain(|n| !shared(n["type"].as_str().unwrap_or("")));
+        match files.netns {
+            Some(path) => {
+                for n in ns.iter_mut().filter(|n| n["type"] == "network") {
+                    n["path"] = json!(path);
+                }
+            }
+            None => ns.retain(|n| n["type"] != "network"),
+        }
     }
     if host.network_mode == "host" {
         // A container on the host's network has the host's name, as with Docker.

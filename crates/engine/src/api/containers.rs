@@ -111,7 +111,7 @@ fn mounts_json(r: &Record) -> Value {
 }
 
 /// One entry of `GET /containers/json`.
-pub fn summary(_engine: &Engine, c: &Container) -> Value {
+pub fn summary(engine: &Engine, c: &Container) -> Value {
     c.with(|r| {
         json!({
             "Id": r.id,
@@ -120,60 +120,160 @@ pub fn summary(_engine: &Engine, c: &Container) -> Value {
             "ImageID": r.image,
             "Command": command(r),
             "Created": r.created.timestamp(),
-            "Ports": [],
+            "Ports": ports_summary(r),
             "Labels": r.config["Labels"].as_object().cloned().unwrap_or_default(),
             "State": r.state.status,
             "Status": status_text(r),
             "HostConfig": {"NetworkMode": r.host_config["NetworkMode"]},
-            "NetworkSettings": {"Networks": {}},
+            "NetworkSettings": {"Networks": networks_json(engine, r)},
             "Mounts": mounts_json(r),
         })
     })
 }
 
-fn network_settings(r: &Record) -> Value {
-    let mode = r.host_config["NetworkMode"]
-        .as_str()
-        .unwrap_or("bridge")
-        .to_string();
+/// One entry of `NetworkSettings.Networks`: the configured endpoint, with its live
+/// addresses while the container runs.
+fn endpoint_json(r: &Record, q: &crate::network::EndpointRequest) -> Value {
+    let live = r
+        .network
+        .endpoints
+        .iter()
+        .find(|e| e.network_id == q.network_id);
+    let ipam = q
+        .ipv4_address
+        .map(|ip| json!({"IPv4Address": ip.to_string()}))
+        .unwrap_or(Value::Null);
+    json!({
+        "IPAMConfig": ipam,
+        "Links": if q.links.is_empty() { Value::Null } else { json!(q.links) },
+        "Aliases": if q.aliases.is_empty() { Value::Null } else { json!(q.aliases) },
+        "MacAddress": live.map(|e| e.mac.clone()).or_else(|| q.mac_address.clone()).unwrap_or_default(),
+        "DriverOpts": if q.driver_opts.is_empty() { Value::Null } else { json!(q.driver_opts) },
+        "GwPriority": 0,
+        "NetworkID": q.network_id,
+        "EndpointID": live.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": live.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
+        "IPAddress": live.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": live.map(|e| e.prefix).unwrap_or(0),
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": live.filter(|e| !e.dns_names.is_empty()).map(|e| json!(e.dns_names)).unwrap_or(Value::Null),
+    })
+}
+
+/// `NetworkSettings.Networks`: the configured networks (or the mode: host, none).
+fn networks_json(engine: &Engine, r: &Record) -> Value {
+    let mode = r.host_config["NetworkMode"].as_str().unwrap_or("bridge");
+    let mut nets = serde_json::Map::new();
+    if r.network.requested.is_empty() && !mode.starts_with("container:") {
+        if let Ok(cfg) = engine.networks.find(mode) {
+            let q = crate::network::EndpointRequest {
+                network_id: cfg.id.clone(),
+                network_name: cfg.name.clone(),
+                ..Default::default()
+            };
+            nets.insert(cfg.name, endpoint_json(r, &q));
+        }
+    }
+    for q in &r.network.requested {
+        nets.insert(q.network_name.clone(), endpoint_json(r, q));
+    }
+    Value::Object(nets)
+}
+
+/// `NetworkSettings.Ports`: every exposed or published port, with its bindings while running.
+fn ports_json(r: &Record) -> Value {
+    let mut ports = serde_json::Map::new();
+    if !r.state.running {
+        return Value::Object(ports);
+    }
+    if let Some(exposed) = r.config["ExposedPorts"].as_object() {
+        for k in exposed.keys() {
+            let key = if k.contains('/') {
+                k.clone()
+            } else {
+                format!("{k}/tcp")
+            };
+            ports.insert(key, Value::Null);
+        }
+    }
+    for p in &r.network.ports {
+        let key = format!("{}/{}", p.container_port, p.proto.as_str());
+        let entry = ports.entry(key).or_insert(Value::Null);
+        if !entry.is_array() {
+            *entry = json!([]);
+        }
+        if let Some(list) = entry.as_array_mut() {
+            list.push(json!({
+                "HostIp": p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED).to_string(),
+                "HostPort": p.host_port.to_string(),
+            }));
+        }
+    }
+    Value::Object(ports)
+}
+
+/// The `Ports` of a container list entry.
+fn ports_summary(r: &Record) -> Value {
+    let mut out = Vec::new();
+    let mut published = std::collections::HashSet::new();
+    if r.state.running {
+        for p in &r.network.ports {
+            published.insert((p.container_port, p.proto.as_str()));
+            out.push(json!({
+                "IP": p.host_ip.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED).to_string(),
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.proto.as_str(),
+            }));
+        }
+    }
+    if let Some(exposed) = r.config["ExposedPorts"].as_object() {
+        for k in exposed.keys() {
+            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            if let Ok(port) = port.parse::<u16>()
+                && !published.contains(&(port, proto))
+            {
+                out.push(json!({"PrivatePort": port, "Type": proto}));
+            }
+        }
+    }
+    json!(out)
+}
+
+fn network_settings(engine: &Engine, r: &Record) -> Value {
+    // The deprecated top-level fields describe the default bridge endpoint only.
+    let bridge = r
+        .network
+        .endpoints
+        .iter()
+        .find(|e| e.network_name == "bridge");
     json!({
         "Bridge": "",
-        "SandboxID": "",
-        "SandboxKey": "",
-        "Ports": {},
+        "SandboxID": if r.network.sandbox_key.is_empty() { String::new() } else { crate::engine::hex_encode(&sha256(r.network.sandbox_key.as_bytes())) },
+        "SandboxKey": r.network.sandbox_key,
+        "Ports": ports_json(r),
         "HairpinMode": false,
         "LinkLocalIPv6Address": "",
         "LinkLocalIPv6PrefixLen": 0,
         "SecondaryIPAddresses": null,
         "SecondaryIPv6Addresses": null,
-        "EndpointID": "",
-        "Gateway": "",
+        "EndpointID": bridge.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": bridge.and_then(|e| e.gateway).map(|g| g.to_string()).unwrap_or_default(),
         "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0,
-        "IPAddress": "",
-        "IPPrefixLen": 0,
+        "IPAddress": bridge.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": bridge.map(|e| e.prefix).unwrap_or(0),
         "IPv6Gateway": "",
-        "MacAddress": "",
-        "Networks": {
-            mode: {
-                "IPAMConfig": null,
-                "Links": null,
-                "Aliases": null,
-                "MacAddress": "",
-                "DriverOpts": null,
-                "GwPriority": 0,
-                "NetworkID": "",
-                "EndpointID": "",
-                "Gateway": "",
-                "IPAddress": "",
-                "IPPrefixLen": 0,
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "DNSNames": null,
-            }
-        },
+        "MacAddress": bridge.map(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks_json(engine, r),
     })
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(data).to_vec()
 }
 
 /// `GET /containers/{id}/json`, every field as dockerd answers it.
@@ -229,7 +329,7 @@ pub fn inspect(engine: &Engine, c: &Container, size: bool) -> Value {
         },
         "Mounts": mounts_json(&r),
         "Config": r.config,
-        "NetworkSettings": network_settings(&r),
+        "NetworkSettings": network_settings(engine, &r),
     });
     if size {
         v["SizeRw"] = json!(engine.layers.usage(&r.id).unwrap_or(0));
@@ -349,7 +449,12 @@ pub async fn list(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
                     "since" => since_c
                         .as_ref()
                         .is_some_and(|s| r.created > s.with(|x| x.created)),
-                    "network" => r.host_config["NetworkMode"].as_str() == Some(v),
+                    "network" => {
+                        r.host_config["NetworkMode"].as_str() == Some(v)
+                            || r.network.requested.iter().any(|q| {
+                                q.network_name == *v || q.network_id.starts_with(v.as_str())
+                            })
+                    }
                     "is-task" => v == "false",
                     _ => true,
                 })

@@ -4,6 +4,7 @@
 mod body;
 mod containers;
 mod images;
+mod networks;
 mod stream;
 mod system;
 mod volumes;
@@ -342,8 +343,19 @@ async fn route(engine: Arc<Engine>, req: Req) -> Result<Resp> {
         (Method::POST, ["volumes", "prune"]) => volumes::prune(&engine, &req).await,
         (Method::GET, ["volumes", name]) => volumes::inspect(&engine, name),
         (Method::DELETE, ["volumes", name]) => volumes::remove(&engine, &req, name).await,
-        (Method::GET, ["networks"]) => Ok(json_response(200, &system::networks())),
-        (Method::GET, ["networks", name]) => system::network(name),
+        (Method::GET, ["networks"]) => networks::list(&engine, &req).await,
+        (Method::POST, ["networks", "create"]) => networks::create(&engine, req).await,
+        (Method::POST, ["networks", "prune"]) => networks::prune(&engine, &req).await,
+        (Method::GET, ["networks", name]) => networks::inspect(&engine, name),
+        (Method::DELETE, ["networks", name]) => networks::remove(&engine, name).await,
+        (Method::POST, ["networks", name, "connect"]) => {
+            let name = name.to_string();
+            networks::connect(&engine, req, &name).await
+        }
+        (Method::POST, ["networks", name, "disconnect"]) => {
+            let name = name.to_string();
+            networks::disconnect(&engine, req, &name).await
+        }
         (Method::GET, ["plugins", name, "json"]) => {
             Err(Error::not_found(format!("plugin \"{name}\" not found")))
         }

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::{Method, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{Body, Req, Resp, json_response};
 use crate::engine::{Engine, blocking};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub fn ping(req: &Req) -> Resp {
     let body = if req.method == Method::HEAD {
@@ -123,7 +123,7 @@ pub async fn info(engine: &Arc<Engine>) -> Result<Resp> {
             "Images": images,
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": ["json-file"]},
+            "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": null, "Log": ["json-file"]},
             "MemoryLimit": true,
             "SwapLimit": true,
             "CpuCfsPeriod": true,
@@ -299,44 +299,4 @@ pub async fn df(engine: &Arc<Engine>) -> Result<Resp> {
             "BuildCache": [],
         }),
     ))
-}
-
-/// The three networks every engine has. User-defined networks come with Wharf's networking
-/// work; until then containers on `bridge` get a network namespace of their own.
-pub fn networks() -> Value {
-    json!(
-        ["bridge", "host", "none"]
-            .iter()
-            .map(|n| network_json(n))
-            .collect::<Vec<_>>()
-    )
-}
-
-fn network_json(name: &str) -> Value {
-    json!({
-        "Name": name,
-        "Id": format!("{:0<64}", crate::engine::hex_encode(name.as_bytes())),
-        "Created": "0001-01-01T00:00:00Z",
-        "Scope": "local",
-        "Driver": if name == "none" { "null" } else { name },
-        "EnableIPv4": name == "bridge",
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": []},
-        "Internal": false,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": {},
-        "Options": {},
-        "Labels": {},
-    })
-}
-
-pub fn network(name: &str) -> Result<Resp> {
-    if ["bridge", "host", "none"].contains(&name) {
-        Ok(json_response(200, &network_json(name)))
-    } else {
-        Err(Error::not_found(format!("network {name} not found")))
-    }
 }
