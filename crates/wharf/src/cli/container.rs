@@ -16,10 +16,11 @@ use super::StatusError;
 use super::client::{Client, ClientError, Demuxer, Hijacked, Query, RequestBody, next_chunk};
 use super::create::{CreateOptions, create_body, filters_json};
 use super::format::{
-    OutputFormat, Template, ago, bytes_size, ellipsis, human_size, indent_json, parse_go_duration,
-    truncate_id,
+    OutputFormat, Template, ago, bytes_size, display_ports, ellipsis, human_size, indent_json,
+    join_host_port, natural_cmp, parse_go_duration, truncate_id,
 };
 use super::image::{ImageRef, pull_image};
+use super::netopts::{FlagError, localhost_dns_warning};
 use super::progress::Output;
 use super::tty;
 
@@ -46,6 +47,12 @@ fn env_lookup(name: &str) -> Option<String> {
 
 /// What `docker run`/`create` prints for an error before the container runs, with its status.
 fn run_failure(command: &str, code: i32, error: &anyhow::Error) -> anyhow::Error {
+    if let Some(flag) = error.downcast_ref::<FlagError>() {
+        // A refused flag value is reported as cobra reports flag errors, with the usage line.
+        return flag
+            .usage_error(command, "[OPTIONS] IMAGE [COMMAND] [ARG...]")
+            .into();
+    }
     StatusError {
         code,
         message: format!("wharf: {error:#}\n\nRun 'wharf {command} --help' for more information"),
@@ -77,6 +84,7 @@ async fn create_container(
     image: &str,
 ) -> anyhow::Result<String> {
     let query = Query::new().add_opt("name", name);
+    let dns = body["HostConfig"]["Dns"].clone();
     let created = match client
         .json(
             Method::POST,
@@ -111,6 +119,9 @@ async fn create_container(
         if let Some(text) = warning.as_str() {
             eprintln!("WARNING: {text}");
         }
+    }
+    if let Some(warning) = localhost_dns_warning(&dns) {
+        eprintln!("WARNING: {warning}");
     }
     created["Id"]
         .as_str()
@@ -807,22 +818,7 @@ pub fn ps_row(container: &Value, trunc: bool) -> Value {
         command
     };
     let created = container["Created"].as_i64().unwrap_or(0);
-    let ports: Vec<String> = container["Ports"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|p| {
-            let private = p["PrivatePort"].as_u64().unwrap_or(0);
-            let kind = p["Type"].as_str().unwrap_or("tcp");
-            match p["PublicPort"].as_u64() {
-                Some(public) if public > 0 => format!(
-                    "{}:{public}->{private}/{kind}",
-                    p["IP"].as_str().unwrap_or("0.0.0.0")
-                ),
-                _ => format!("{private}/{kind}"),
-            }
-        })
-        .collect();
+    let ports = display_ports(container["Ports"].as_array().map_or(&[], Vec::as_slice));
     let mut labels: Vec<String> = container["Labels"]
         .as_object()
         .into_iter()
@@ -871,7 +867,7 @@ pub fn ps_row(container: &Value, trunc: bool) -> Value {
         "Command": serde_json::to_string(&command).unwrap_or_default(),
         "CreatedAt": unix_time(created),
         "RunningFor": ago(created),
-        "Ports": ports.join(", "),
+        "Ports": ports,
         "State": text("State"),
         "Status": text("Status"),
         "Size": size,
@@ -1092,7 +1088,7 @@ pub struct InspectArgs {
     /// Format output using a custom template
     #[arg(short = 'f', long)]
     pub format: Option<String>,
-    /// Only inspect objects of the given type (container, image, volume)
+    /// Only inspect objects of the given type (container, image, network, volume)
     #[arg(long = "type")]
     pub kind: Option<String>,
     /// Display total file sizes if the type is container
@@ -1103,12 +1099,12 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
-/// `inspect`: containers, then images, then volumes (or only `--type`); a JSON array indented
-/// as docker prints it, or one line per object for `-f`.
+/// `inspect`: containers, then images, networks, volumes (or only `--type`); a JSON array
+/// indented as docker prints it, or one line per object for `-f`.
 pub async fn inspect(client: &Client, args: InspectArgs) -> anyhow::Result<i32> {
     let kinds: Vec<&str> = match args.kind.as_deref() {
-        None | Some("") => vec!["container", "image", "volume"],
-        Some(kind @ ("container" | "image" | "volume")) => vec![kind],
+        None | Some("") => vec!["container", "image", "network", "volume"],
+        Some(kind @ ("container" | "image" | "network" | "volume")) => vec![kind],
         Some(other) => bail!("\"{other}\" is not a valid value for --type"),
     };
     inspect_objects(
@@ -1145,6 +1141,7 @@ pub async fn inspect_objects(
                     Query::new().add_if(size, "size", 1),
                 ),
                 "image" => (format!("/images/{name}/json"), Query::new()),
+                "network" => (format!("/networks/{name}"), Query::new()),
                 _ => (format!("/volumes/{name}"), Query::new()),
             };
             match client.raw(Method::GET, &path, &query).await {
@@ -1152,7 +1149,8 @@ pub async fn inspect_objects(
                     found.push(raw);
                     continue 'names;
                 }
-                Err(e) if e.is_not_found() => {}
+                // `--type network` reports the daemon's own "network … not found".
+                Err(e) if e.is_not_found() && (kinds.len() > 1 || *kind != "network") => {}
                 Err(e) => {
                     errors.push(e.to_string());
                     continue 'names;
@@ -1405,51 +1403,63 @@ pub struct PortArgs {
     pub port: Option<String>,
 }
 
-/// `port`.
+/// `port`: the container's published ports from inspect's `NetworkSettings.Ports`, as
+/// `80/tcp -> 0.0.0.0:32768` lines, or only the host addresses of one private port.
 pub async fn port(client: &Client, args: PortArgs) -> anyhow::Result<i32> {
     let info = inspect_container(client, &args.container).await?;
-    let wanted = args.port.as_ref().map(|p| {
-        if p.contains('/') {
-            p.clone()
-        } else {
-            format!("{p}/tcp")
-        }
-    });
-    let mut lines = Vec::new();
-    for (private, bindings) in info["NetworkSettings"]["Ports"]
-        .as_object()
-        .into_iter()
-        .flatten()
-    {
-        if wanted.as_ref().is_some_and(|w| w != private) {
-            continue;
-        }
-        for binding in bindings.as_array().into_iter().flatten() {
-            let ip = binding["HostIp"]
-                .as_str()
-                .filter(|i| !i.is_empty())
-                .unwrap_or("0.0.0.0");
-            let host_port = binding["HostPort"].as_str().unwrap_or_default();
-            if wanted.is_some() {
-                lines.push(format!("{ip}:{host_port}"));
-            } else {
-                lines.push(format!("{private} -> {ip}:{host_port}"));
-            }
-        }
+    let lines = port_lines(&info["NetworkSettings"]["Ports"], &args)?;
+    if !lines.is_empty() {
+        outln!("{}", lines.join("\n"));
     }
-    if lines.is_empty() {
-        if let Some(port) = wanted {
+    Ok(0)
+}
+
+/// The lines `port` prints for a `NetworkSettings.Ports` map, naturally sorted as docker does.
+pub fn port_lines(ports: &Value, args: &PortArgs) -> anyhow::Result<Vec<String>> {
+    let frontends = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .map(|binding| {
+                join_host_port(
+                    binding["HostIp"].as_str().unwrap_or_default(),
+                    binding["HostPort"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    let mut lines = Vec::new();
+    if let Some(wanted) = &args.port {
+        let (port, proto) = wanted.split_once('/').unwrap_or((wanted, ""));
+        let proto = if proto.is_empty() { "tcp" } else { proto };
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
             bail!(
-                "Error: No public port '{port}' published for {}",
+                "Error: invalid port ({port}): strconv.ParseUint: parsing {port:?}: invalid syntax"
+            );
+        }
+        if port.parse::<u16>().is_err() {
+            bail!(
+                "Error: invalid port ({port}): strconv.ParseUint: parsing {port:?}: value out of range"
+            );
+        }
+        lines = frontends(&ports[format!("{port}/{proto}")]);
+        if lines.is_empty() {
+            bail!(
+                "Error: No public port '{wanted}' published for {}",
                 args.container
             );
         }
+    } else {
+        for (private, list) in ports.as_object().into_iter().flatten() {
+            lines.extend(
+                frontends(list)
+                    .into_iter()
+                    .map(|frontend| format!("{private} -> {frontend}")),
+            );
+        }
     }
-    lines.sort();
-    for line in lines {
-        outln!("{line}");
-    }
-    Ok(0)
+    lines.sort_by(|a, b| natural_cmp(a, b));
+    Ok(lines)
 }
 
 /// `diff` arguments.
@@ -1647,7 +1657,7 @@ mod tests {
         assert_eq!(row["Names"], "web");
         assert_eq!(row["Command"], "\"sh -c 'while true; …\"");
         assert_eq!(row["RunningFor"], "5 seconds ago");
-        assert_eq!(row["Ports"], "0.0.0.0:8080->80/tcp, 53/udp");
+        assert_eq!(row["Ports"], "53/udp, 0.0.0.0:8080->80/tcp");
         assert_eq!(row["Labels"], "a=1,b=2");
         let full = ps_row(&container, false);
         assert_eq!(full["ID"], "0123456789abcdef0123");
@@ -1673,6 +1683,56 @@ mod tests {
         assert_eq!(
             stats_line(&sample, true),
             "0123456789ab\tweb\t40.00%\t2MiB / 8MiB\t25.00%\t1kB / 2kB\t4.1kB / 0B\t3"
+        );
+    }
+
+    #[test]
+    fn port_lines_like_docker_port() {
+        let ports = json!({
+            "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "32768"}, {"HostIp": "::", "HostPort": "32768"}],
+            "443/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8443"}],
+            "53/udp": null,
+            "9000/tcp": [{"HostIp": "", "HostPort": "9000"}],
+        });
+        let args = |port: Option<&str>| PortArgs {
+            container: "web".into(),
+            port: port.map(str::to_string),
+        };
+        assert_eq!(
+            port_lines(&ports, &args(None)).expect("lines"),
+            [
+                "80/tcp -> 0.0.0.0:32768",
+                "80/tcp -> [::]:32768",
+                "443/tcp -> 127.0.0.1:8443",
+                "9000/tcp -> :9000",
+            ]
+        );
+        assert_eq!(
+            port_lines(&ports, &args(Some("80"))).expect("lines"),
+            ["0.0.0.0:32768", "[::]:32768"]
+        );
+        assert_eq!(
+            port_lines(&ports, &args(Some("443/tcp"))).expect("lines"),
+            ["127.0.0.1:8443"]
+        );
+        let error = |port: &str| {
+            format!(
+                "{:#}",
+                port_lines(&ports, &args(Some(port))).expect_err("an error")
+            )
+        };
+        assert_eq!(
+            error("53/udp"),
+            "Error: No public port '53/udp' published for web"
+        );
+        assert_eq!(
+            error("http"),
+            "Error: invalid port (http): strconv.ParseUint: parsing \"http\": invalid syntax"
+        );
+        assert!(
+            port_lines(&json!(null), &args(None))
+                .expect("lines")
+                .is_empty()
         );
     }
 }

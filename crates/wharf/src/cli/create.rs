@@ -9,6 +9,10 @@ use clap::{ArgAction, Args};
 use serde_json::{Map, Value, json};
 
 use super::format::{parse_go_duration, parse_ram};
+use super::netopts::{
+    EndpointFlags, check_link, check_mac, network_config, parse_dns, parse_dns_search,
+    parse_expose, parse_extra_host, parse_network_flag, parse_publish,
+};
 
 /// `run`/`create` flags.
 #[derive(Debug, Args, Clone, Default)]
@@ -100,12 +104,45 @@ pub struct CreateOptions {
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// Expose a port or a range of ports
     #[arg(long)]
     pub expose: Vec<String>,
     /// Connect a container to a network
-    #[arg(long, alias = "net")]
-    pub network: Option<String>,
+    #[arg(long, visible_alias = "net")]
+    pub network: Vec<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
+    /// Add link to another container
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Set custom DNS servers
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    pub dns_option: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
@@ -194,25 +231,7 @@ pub fn create_body(
         tmpfs.insert(path.to_string(), Value::String(opts.to_string()));
     }
 
-    let mut exposed = Map::new();
-    let mut bindings = Map::new();
-    for spec in &options.expose {
-        let (port, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
-        port.parse::<u16>()
-            .with_context(|| format!("invalid port '{spec}' for --expose"))?;
-        exposed.insert(format!("{port}/{proto}"), json!({}));
-    }
-    for spec in &options.publish {
-        let publish = parse_publish(spec)?;
-        exposed.insert(publish.container.clone(), json!({}));
-        let entry = bindings
-            .entry(publish.container)
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(list) = entry {
-            list.push(json!({"HostIp": publish.host_ip, "HostPort": publish.host_port}));
-        }
-    }
-
+    let network = NetworkFlags::read(options)?;
     let restart = match &options.restart {
         Some(policy) => parse_restart(policy)?,
         None => json!({"Name": "no", "MaximumRetryCount": 0}),
@@ -258,8 +277,8 @@ pub fn create_body(
         "OnBuild": Value::Null,
         "Labels": labels,
     });
-    if !exposed.is_empty() {
-        config["ExposedPorts"] = Value::Object(exposed);
+    if !network.exposed.is_empty() {
+        config["ExposedPorts"] = Value::Object(network.exposed);
     }
     if let Some(health) = healthcheck(options)? {
         config["Healthcheck"] = health;
@@ -271,11 +290,16 @@ pub fn create_body(
         config["StopTimeout"] = json!(timeout);
     }
 
-    let network = options.network.clone().unwrap_or_else(|| "default".into());
     let mut host_config = json!({
         "Binds": if binds.is_empty() { Value::Null } else { Value::Array(binds) },
-        "NetworkMode": network,
-        "PortBindings": bindings,
+        "NetworkMode": network.mode,
+        "PortBindings": network.bindings,
+        "PublishAllPorts": options.publish_all,
+        "Dns": network.dns,
+        "DnsSearch": network.dns_search,
+        "DnsOptions": options.dns_option,
+        "ExtraHosts": if network.extra_hosts.is_empty() { Value::Null } else { json!(network.extra_hosts) },
+        "Links": if options.link.is_empty() { Value::Null } else { json!(options.link) },
         "RestartPolicy": restart,
         "AutoRemove": options.rm,
         "Privileged": options.privileged,
@@ -300,8 +324,84 @@ pub fn create_body(
         host_config["CapDrop"] = json!(options.cap_drop);
     }
     config["HostConfig"] = host_config;
-    config["NetworkingConfig"] = json!({"EndpointsConfig": {}});
+    config["NetworkingConfig"] = json!({"EndpointsConfig": network.endpoints});
     Ok(config)
+}
+
+/// The networking part of the create body, read from the flags in docker's order (MAC
+/// address, published and exposed ports, DNS, hosts, then the network attachments).
+struct NetworkFlags {
+    exposed: Map<String, Value>,
+    bindings: Map<String, Value>,
+    dns: Vec<String>,
+    dns_search: Vec<String>,
+    extra_hosts: Vec<String>,
+    mode: String,
+    endpoints: Map<String, Value>,
+}
+
+impl NetworkFlags {
+    fn read(options: &CreateOptions) -> anyhow::Result<Self> {
+        if let Some(mac) = &options.mac_address {
+            check_mac(mac)?;
+        }
+        let mut exposed = Map::new();
+        let mut bindings = Map::new();
+        for (port, mappings) in parse_publish(&options.publish)? {
+            exposed.insert(port.clone(), json!({}));
+            let list = mappings
+                .iter()
+                .map(|m| json!({"HostIp": m.host_ip, "HostPort": m.host_port}))
+                .collect();
+            bindings.insert(port, Value::Array(list));
+        }
+        for spec in &options.expose {
+            for port in parse_expose(spec)? {
+                exposed.entry(port).or_insert_with(|| json!({}));
+            }
+        }
+        let dns = options
+            .dns
+            .iter()
+            .map(|d| parse_dns(d))
+            .collect::<anyhow::Result<_>>()?;
+        let dns_search = options
+            .dns_search
+            .iter()
+            .map(|d| parse_dns_search(d))
+            .collect::<anyhow::Result<_>>()?;
+        let extra_hosts = options
+            .add_host
+            .iter()
+            .map(|h| parse_extra_host(h))
+            .collect::<anyhow::Result<_>>()?;
+        for link in &options.link {
+            check_link(link)?;
+        }
+        let networks = options
+            .network
+            .iter()
+            .map(|n| parse_network_flag(n))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let flags = EndpointFlags {
+            aliases: options.network_alias.clone(),
+            links: options.link.clone(),
+            ipv4: options.ip.clone().unwrap_or_default(),
+            ipv6: options.ip6.clone().unwrap_or_default(),
+            mac_address: options.mac_address.clone().unwrap_or_default(),
+            link_local_ips: options.link_local_ip.clone(),
+        };
+        let (mode, endpoints) = network_config(&networks, &flags)?;
+        Ok(NetworkFlags {
+            exposed,
+            bindings,
+            dns,
+            dns_search,
+            extra_hosts,
+            mode,
+            endpoints,
+        })
+    }
 }
 
 /// `-e NAME` takes NAME's value from the local environment when it is set.
@@ -649,44 +749,6 @@ fn healthcheck(options: &CreateOptions) -> anyhow::Result<Option<Value>> {
     Ok(Some(health))
 }
 
-/// A `-p` argument.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Publish {
-    /// `80/tcp`.
-    pub container: String,
-    /// The host address, "" for all.
-    pub host_ip: String,
-    /// The host port, "" for any.
-    pub host_port: String,
-}
-
-/// Parses `-p [ip:][hostPort:]containerPort[/proto]`.
-pub fn parse_publish(spec: &str) -> anyhow::Result<Publish> {
-    let (rest, proto) = spec.rsplit_once('/').unwrap_or((spec, "tcp"));
-    if !matches!(proto, "tcp" | "udp" | "sctp") {
-        bail!("invalid proto '{proto}' in '{spec}'");
-    }
-    let parts: Vec<&str> = rest.split(':').collect();
-    let (ip, host, container) = match parts.as_slice() {
-        [container] => ("", "", *container),
-        [host, container] => ("", *host, *container),
-        [ip, host, container] => (*ip, *host, *container),
-        _ => bail!("invalid port specification: '{spec}'"),
-    };
-    let valid = |port: &str| port.is_empty() || port.parse::<u16>().is_ok_and(|p| p > 0);
-    if container.is_empty() || !valid(container) {
-        bail!("invalid containerPort: {container}");
-    }
-    if !valid(host) {
-        bail!("invalid hostPort: {host}");
-    }
-    Ok(Publish {
-        container: format!("{container}/{proto}"),
-        host_ip: ip.to_string(),
-        host_port: host.to_string(),
-    })
-}
-
 /// Reads `--filter key=value` flags into the `filters` query value docker CLI sends
 /// (`{"key":{"value":true}}`).
 pub fn filters_json(filters: &[String]) -> anyhow::Result<Option<String>> {
@@ -811,22 +873,11 @@ mod tests {
     }
 
     #[test]
-    fn cpus_and_ports() {
+    fn cpus() {
         assert_eq!(parse_cpus("1.5").expect("valid"), 1_500_000_000);
         assert_eq!(parse_cpus("0.01").expect("valid"), 10_000_000);
         assert!(parse_cpus("abc").is_err());
         assert!(parse_cpus("-1").is_err());
-        assert_eq!(
-            parse_publish("127.0.0.1:8080:80/udp").expect("valid"),
-            Publish {
-                container: "80/udp".into(),
-                host_ip: "127.0.0.1".into(),
-                host_port: "8080".into()
-            }
-        );
-        assert_eq!(parse_publish("80").expect("valid").host_port, "");
-        assert!(parse_publish("8080:http").is_err());
-        assert!(parse_publish("80/icmp").is_err());
     }
 
     #[test]
@@ -953,5 +1004,103 @@ mod tests {
         assert_eq!(opts.command(), ["ls", "-l", "-h", "--name", "x"]);
         assert_eq!(opts.name, None);
         assert_eq!(opts.hostname, None);
+    }
+
+    #[test]
+    fn network_flags_build_docker_s_body() {
+        let opts = options(&[
+            "--network",
+            "net1",
+            "--network-alias",
+            "web",
+            "--ip",
+            "10.5.0.3",
+            "-p",
+            "8080:80",
+            "-p",
+            "127.0.0.1:8000-8001:90-91/udp",
+            "-p",
+            "8000-8010:443",
+            "-P",
+            "--expose",
+            "7000-7001",
+            "--dns",
+            "1.1.1.1",
+            "--dns-search",
+            "example.com",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "gw:host-gateway",
+            "busybox",
+        ]);
+        let body = create_body(&opts, false, &no_env).expect("builds");
+        assert_eq!(
+            body["ExposedPorts"],
+            json!({"80/tcp": {}, "443/tcp": {}, "90/udp": {}, "91/udp": {},
+                   "7000/tcp": {}, "7001/tcp": {}})
+        );
+        let host = &body["HostConfig"];
+        assert_eq!(
+            host["PortBindings"],
+            json!({
+                "80/tcp": [{"HostIp": "", "HostPort": "8080"}],
+                "443/tcp": [{"HostIp": "", "HostPort": "8000-8010"}],
+                "90/udp": [{"HostIp": "127.0.0.1", "HostPort": "8000"}],
+                "91/udp": [{"HostIp": "127.0.0.1", "HostPort": "8001"}],
+            })
+        );
+        assert_eq!(host["PublishAllPorts"], true);
+        assert_eq!(host["NetworkMode"], "net1");
+        assert_eq!(host["Dns"], json!(["1.1.1.1"]));
+        assert_eq!(host["DnsSearch"], json!(["example.com"]));
+        assert_eq!(host["DnsOptions"], json!(["ndots:2"]));
+        assert_eq!(host["ExtraHosts"], json!(["gw:host-gateway"]));
+        let endpoint = &body["NetworkingConfig"]["EndpointsConfig"]["net1"];
+        assert_eq!(endpoint["Aliases"], json!(["web"]));
+        assert_eq!(endpoint["IPAMConfig"], json!({"IPv4Address": "10.5.0.3"}));
+
+        // Without network flags: docker's defaults.
+        let body = create_body(&options(&["busybox"]), false, &no_env).expect("builds");
+        let host = &body["HostConfig"];
+        assert!(body.get("ExposedPorts").is_none());
+        assert_eq!(host["PortBindings"], json!({}));
+        assert_eq!(host["Dns"], json!([]));
+        assert_eq!(host["ExtraHosts"], Value::Null);
+        assert_eq!(host["PublishAllPorts"], false);
+        assert_eq!(
+            body["NetworkingConfig"]["EndpointsConfig"]["default"]["MacAddress"],
+            ""
+        );
+
+        let failure = |args: &[&str]| {
+            let mut argv = args.to_vec();
+            argv.push("busybox");
+            format!(
+                "{:#}",
+                create_body(&options(&argv), false, &no_env).expect_err("refused")
+            )
+        };
+        assert_eq!(failure(&["-p", "8080:http"]), "invalid containerPort: http");
+        assert_eq!(failure(&["-p", "http:80"]), "invalid hostPort: http");
+        assert_eq!(
+            failure(&["--expose", "1:2"]),
+            "invalid port format for --expose: 1:2"
+        );
+        assert_eq!(
+            failure(&["--mac-address", "xx"]),
+            "xx is not a valid mac address"
+        );
+        assert_eq!(
+            failure(&["--network", "name=n1,alias=a", "--network-alias", "b"]),
+            "conflicting options: cannot specify both --network-alias and per-network alias"
+        );
+        assert_eq!(
+            failure(&["--network", "host", "--network-alias", "b"]),
+            "network-scoped aliases are only supported for user-defined networks"
+        );
+        assert!(
+            failure(&["--dns", "nameserver"]).contains("IP address is not correctly formatted")
+        );
     }
 }

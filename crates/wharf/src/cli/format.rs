@@ -822,6 +822,163 @@ fn display_into(value: &Value, out: &mut String) {
     }
 }
 
+/// `sortorder.NaturalLess` as an ordering: digit runs compare as numbers (fewer leading zeros
+/// first on a tie), digits sort before other bytes, other bytes compare bytewise. docker sorts
+/// `network ls` and `port` output this way.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (da, db) = (a[i].is_ascii_digit(), b[j].is_ascii_digit());
+        if da != db {
+            return if da {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        if !da {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+            continue;
+        }
+        while i < a.len() && a[i] == b'0' {
+            i += 1;
+        }
+        while j < b.len() && b[j] == b'0' {
+            j += 1;
+        }
+        let (start_a, start_b) = (i, j);
+        while i < a.len() && a[i].is_ascii_digit() {
+            i += 1;
+        }
+        while j < b.len() && b[j].is_ascii_digit() {
+            j += 1;
+        }
+        let by_length = (i - start_a).cmp(&(j - start_b));
+        if by_length != Ordering::Equal {
+            return by_length;
+        }
+        let by_digits = a[start_a..i].cmp(&b[start_b..j]);
+        if by_digits != Ordering::Equal {
+            return by_digits;
+        }
+        if start_a != start_b {
+            return start_a.cmp(&start_b);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Go's `time.Time.String()` for an RFC 3339 timestamp from the API
+/// (`2025-03-01 10:20:30.5 +0000 UTC`); the zero time when it does not parse.
+pub fn go_time_string(rfc3339: &str) -> String {
+    let Ok(time) = chrono::DateTime::parse_from_rfc3339(rfc3339) else {
+        return "0001-01-01 00:00:00 +0000 UTC".into();
+    };
+    let mut out = time.format("%Y-%m-%d %H:%M:%S").to_string();
+    let nanos = time.timestamp_subsec_nanos();
+    if nanos > 0 {
+        let fraction = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(fraction.trim_end_matches('0'));
+    }
+    let offset = time.offset().local_minus_utc();
+    if offset == 0 {
+        out.push_str(" +0000 UTC");
+    } else {
+        // Go names a zone it does not know by its offset.
+        let zone = time.format("%z").to_string();
+        let _ = write!(out, " {zone} {zone}");
+    }
+    out
+}
+
+/// docker's `DisplayablePorts`: the `ps` PORTS column from the list's `Ports` array. Unpublished
+/// ports and ports published on the same number are folded into ranges per address and
+/// protocol (`0.0.0.0:8000-8002->8000-8002/tcp`); other mappings follow one by one.
+pub fn display_ports(ports: &[Value]) -> String {
+    struct Port {
+        ip: String,
+        private: u16,
+        public: u16,
+        kind: String,
+    }
+    let number = |v: &Value| u16::try_from(v.as_u64().unwrap_or(0)).unwrap_or(0);
+    let mut ports: Vec<Port> = ports
+        .iter()
+        .map(|p| Port {
+            ip: p["IP"].as_str().unwrap_or_default().to_string(),
+            private: number(&p["PrivatePort"]),
+            public: number(&p["PublicPort"]),
+            kind: p["Type"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect();
+    ports.sort_by(|a, b| {
+        (a.private, &a.ip, a.public, &a.kind).cmp(&(b.private, &b.ip, b.public, &b.kind))
+    });
+    let form_group = |key: &str, first: u16, last: u16| {
+        let (ip, kind) = match key.split_once('/') {
+            Some((ip, kind)) => (ip, kind),
+            None => ("", key),
+        };
+        let mut group = first.to_string();
+        if first != last {
+            let _ = write!(group, "-{last}");
+        }
+        if !ip.is_empty() {
+            group = format!("{}->{group}", join_host_port(ip, &group));
+        }
+        format!("{group}/{kind}")
+    };
+    let mut groups: Vec<(String, u16, u16)> = Vec::new();
+    let mut result = Vec::new();
+    let mut host_mappings = Vec::new();
+    for port in &ports {
+        let mut key = port.kind.clone();
+        if !port.ip.is_empty() {
+            if port.public != port.private {
+                host_mappings.push(format!(
+                    "{}->{}/{}",
+                    join_host_port(&port.ip, &port.public.to_string()),
+                    port.private,
+                    port.kind
+                ));
+                continue;
+            }
+            key = format!("{}/{}", port.ip, port.kind);
+        }
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, port.private, port.private)),
+            Some(group) if port.private == group.2.wrapping_add(1) => group.2 = port.private,
+            Some(group) => {
+                result.push(form_group(&key, group.1, group.2));
+                (group.1, group.2) = (port.private, port.private);
+            }
+        }
+    }
+    result.extend(
+        groups
+            .iter()
+            .map(|(key, first, last)| form_group(key, *first, *last)),
+    );
+    result.extend(host_mappings);
+    result.join(", ")
+}
+
+/// Go's `net.JoinHostPort`: `host:port`, an IPv6 host in brackets.
+pub fn join_host_port(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -997,6 +1154,80 @@ mod tests {
                 .render(&json!({}), &[json!({"ID": "x"})])
                 .expect("renders"),
             "x\n"
+        );
+    }
+
+    #[test]
+    fn natural_order_like_sortorder() {
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        assert_eq!(natural_cmp("net9", "net10"), Less);
+        assert_eq!(natural_cmp("net10", "net9"), Greater);
+        assert_eq!(natural_cmp("a", "a"), Equal);
+        assert_eq!(natural_cmp("a01", "a1"), Greater);
+        assert_eq!(natural_cmp("1a", "aa"), Less);
+        assert_eq!(natural_cmp("bridge", "host"), Less);
+        assert_eq!(natural_cmp("ab", "abc"), Less);
+        let mut lines = [
+            "80/tcp -> 0.0.0.0:8080",
+            "443/tcp -> 0.0.0.0:8443",
+            "8080/tcp -> [::]:32768",
+        ];
+        lines.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(lines[0], "80/tcp -> 0.0.0.0:8080");
+        assert_eq!(lines[1], "443/tcp -> 0.0.0.0:8443");
+    }
+
+    #[test]
+    fn go_time_strings() {
+        assert_eq!(
+            go_time_string("2025-03-01T10:20:30.123400Z"),
+            "2025-03-01 10:20:30.1234 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2025-03-01T10:20:30+01:00"),
+            "2025-03-01 10:20:30 +0100 +0100"
+        );
+        assert_eq!(go_time_string(""), "0001-01-01 00:00:00 +0000 UTC");
+    }
+
+    #[test]
+    fn ports_column_like_docker() {
+        let port = |ip: &str, private: u16, public: u16, kind: &str| {
+            let mut p = serde_json::json!({"PrivatePort": private, "Type": kind});
+            if !ip.is_empty() {
+                p["IP"] = serde_json::json!(ip);
+                p["PublicPort"] = serde_json::json!(public);
+            }
+            p
+        };
+        assert_eq!(display_ports(&[]), "");
+        assert_eq!(
+            display_ports(&[port("0.0.0.0", 80, 8080, "tcp")]),
+            "0.0.0.0:8080->80/tcp"
+        );
+        assert_eq!(
+            display_ports(&[
+                port("0.0.0.0", 80, 8080, "tcp"),
+                port("::", 80, 8080, "tcp"),
+                port("", 53, 0, "udp"),
+            ]),
+            "53/udp, 0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+        );
+        // Same-number publications and exposed ports fold into ranges.
+        assert_eq!(
+            display_ports(&[
+                port("0.0.0.0", 8002, 8002, "tcp"),
+                port("0.0.0.0", 8000, 8000, "tcp"),
+                port("0.0.0.0", 8001, 8001, "tcp"),
+                port("", 90, 0, "tcp"),
+                port("", 91, 0, "tcp"),
+                port("", 93, 0, "tcp"),
+            ]),
+            "90-91/tcp, 93/tcp, 0.0.0.0:8000-8002->8000-8002/tcp"
+        );
+        assert_eq!(
+            display_ports(&[port("::", 80, 80, "tcp"), port("::", 81, 81, "tcp")]),
+            "[::]:80-81->80-81/tcp"
         );
     }
 }

@@ -2,7 +2,8 @@
 //! `wharf daemon` (or any Docker Engine API) through the Engine API on a unix socket.
 //!
 //! `client` is the HTTP layer (JSON, streams, hijacked connections), `create` turns `run` flags
-//! into the create request, `container`/`image`/`volume`/`system`/`copy` hold the commands,
+//! into the create request (`netopts` reads its networking flags), `container`/`image`/
+//! `volume`/`network`/`system`/`copy` hold the commands,
 //! `format` and `progress` what they print, `tty` the local terminal.
 
 /// `print!` to stdout; a reader that went away (`wharf ps | head -1`) ends the process quietly
@@ -29,6 +30,8 @@ mod copy;
 mod create;
 mod format;
 mod image;
+mod netopts;
+mod network;
 mod progress;
 mod system;
 mod tty;
@@ -134,6 +137,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// Manage the daemon
     #[command(subcommand)]
     System(system::SystemCommand),
@@ -271,6 +277,7 @@ async fn dispatch(client: &Client, command: Command) -> anyhow::Result<i32> {
         }
         Command::Image(ImageCommand::Inspect(args)) => image::inspect(client, args).await,
         Command::Volume(command) => volume::main(client, command).await,
+        Command::Network(command) => network::main(client, command).await,
         Command::System(command) => system::main(client, command).await,
         Command::Version(args) => system::version(Some(client), args).await,
         Command::Info(args) => system::info(client, args).await,
@@ -322,6 +329,24 @@ mod tests {
         assert!(matches!(
             parse(&["system", "prune", "-f", "--volumes"]),
             Ok(Command::System(_))
+        ));
+        assert!(matches!(
+            parse(&["network", "create", "--subnet", "10.5.0.0/16", "net1"]),
+            Ok(Command::Network(_))
+        ));
+        assert!(matches!(
+            parse(&[
+                "run",
+                "-p",
+                "8080:80",
+                "-P",
+                "--network",
+                "net1",
+                "--dns",
+                "1.1.1.1",
+                "busybox"
+            ]),
+            Ok(Command::Run(_))
         ));
         assert!(matches!(
             parse(&["stop", "-t", "1", "w"]),
