@@ -103,7 +103,21 @@ impl Engine {
         if mode == "host" || mode == "none" {
             return Ok(ContainerNet::default());
         }
-        let primary = self.networks.find(&mode)?;
+        let primary = match self.networks.find(&mode) {
+            Ok(p) => p,
+            // As with dockerd, an unknown network fails the start, not the create (a 404 from
+            // create would read as a missing image to the docker CLI).
+            Err(e) if e.kind == crate::error::Kind::NotFound => {
+                return Ok(ContainerNet {
+                    requested: vec![EndpointRequest {
+                        network_name: mode,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                });
+            }
+            Err(e) => return Err(e),
+        };
         if primary.driver == "host" || primary.driver == "null" {
             return Ok(ContainerNet::default());
         }
@@ -267,11 +281,18 @@ impl Engine {
             .as_object()
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default();
+        // Networks named at create that did not exist then must exist now.
+        let mut requested = record.network.requested.clone();
+        for q in requested.iter_mut().filter(|q| q.network_id.is_empty()) {
+            let cfg = self.networks.find(&q.network_name)?;
+            q.network_id = cfg.id;
+            q.network_name = cfg.name;
+        }
         let req = SandboxRequest {
             container_id: c.id.clone(),
             name: record.bare_name().to_string(),
             hostname: hostname.clone(),
-            requested: record.network.requested.clone(),
+            requested,
             port_bindings,
             exposed,
             publish_all: record.host_config["PublishAllPorts"] == true,

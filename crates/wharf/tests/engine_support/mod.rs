@@ -251,6 +251,12 @@ pub struct Daemon {
     pub work: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// The default bridge device of this daemon (unique per test daemon).
+    pub bridge: String,
+    /// This daemon's nftables table (`ip <name>`).
+    pub nft_table: String,
+    /// The resolv.conf the daemon forwards names to (loopback only).
+    pub resolv_conf: PathBuf,
 }
 
 impl Daemon {
@@ -285,7 +291,15 @@ impl Daemon {
         let docker_config = base.join("docker-config");
         fs::create_dir_all(&work).expect("create work dir");
         fs::create_dir_all(&docker_config).expect("create docker config dir");
+        let pid = std::process::id();
+        let resolv_conf = base.join("resolv.conf");
+        // Forwarded names go to loopback, where nothing answers: tests never reach the
+        // host's resolvers.
+        fs::write(&resolv_conf, "nameserver 127.0.0.1\n").expect("write resolv.conf");
         let mut d = Daemon {
+            bridge: format!("wt{pid}x{n}"),
+            nft_table: format!("wt{pid}_{n}"),
+            resolv_conf,
             tag: tag.to_string(),
             data_root: base.join("data"),
             exec_root: base.join("exec"),
@@ -318,6 +332,11 @@ impl Daemon {
             .arg("--pidfile")
             .arg(&self.pidfile)
             .args(["--log-level", "debug"])
+            .args(["--bridge", &self.bridge, "--nft-table", &self.nft_table])
+            .arg("--resolv-conf")
+            .arg(&self.resolv_conf)
+            // Test networks come from a range of their own, away from real networks.
+            .args(["--default-address-pool", "base=10.123.0.0/16,size=24"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -580,6 +599,41 @@ impl Daemon {
         }
     }
 
+    /// The bridge devices of this daemon's networks (default bridge first).
+    pub fn bridges(&self) -> Vec<String> {
+        let mut out = vec![self.bridge.clone()];
+        let stored = fs::read(self.data_root.join("network/networks.json")).unwrap_or_default();
+        if let Ok(serde_json::Value::Array(nets)) = serde_json::from_slice(&stored) {
+            for n in nets {
+                if let Some(b) = n["bridge"].as_str()
+                    && !out.iter().any(|o| o == b)
+                {
+                    out.push(b.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    /// The host-side veth names of a running container's endpoints (from its record).
+    pub fn host_veths(&self, container: &str) -> Vec<String> {
+        let id = self.inspect(container)["Id"]
+            .as_str()
+            .expect("container id")
+            .to_string();
+        let rec = fs::read(self.data_root.join("containers").join(&id).join("config.v2.json"))
+            .expect("container record");
+        let rec: serde_json::Value = serde_json::from_slice(&rec).expect("record is JSON");
+        rec["network"]["endpoints"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["host_veth"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Ids of every container this daemon has state for (data root, exec root, supervisors).
     fn container_ids(&self) -> Vec<String> {
         let mut ids = Vec::new();
@@ -601,6 +655,21 @@ impl Daemon {
         ids.retain(|id| !id.is_empty() && !id.contains('/') && !id.starts_with('.'));
         ids
     }
+}
+
+/// Whether a network device of this name exists in the host namespace.
+pub fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// Whether `nft` lists table `ip NAME`.
+pub fn nft_table_exists(name: &str) -> bool {
+    Command::new("nft")
+        .args(["list", "table", "ip", name])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
@@ -664,6 +733,18 @@ impl Drop for Daemon {
         }
         for m in mounts_under(&self.base) {
             let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        // The daemon removes its bridges and table when it stops with nothing running; after a
+        // failure (or a kill) they may remain: remove this daemon's own, by name.
+        for dev in self.bridges() {
+            if link_exists(&dev) {
+                let _ = Command::new("ip").args(["link", "del", &dev]).output();
+            }
+        }
+        if nft_table_exists(&self.nft_table) {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &self.nft_table])
+                .output();
         }
         if let Err(e) = fs::remove_dir_all(&self.base) {
             eprintln!("could not remove {}: {e}", self.base.display());
