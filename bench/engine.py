@@ -9,8 +9,8 @@ Prints medians and ratios. Run as root from the repository root:
 
 dockerd is started with its own data and exec roots and without touching the host's network
 (--bridge=none --iptables=false --ip-forward=false), and its containers run with
---network none; Wharf's containers get their own network namespace with loopback only, the
-same work. --crun-hugetlb-fix mounts a v1 hugetlb hierarchy for the run (see
+--network none, as do Wharf's (a namespace with loopback only, the same work; bench/network.py
+measures the bridge network). --crun-hugetlb-fix mounts a v1 hugetlb hierarchy for the run (see
 bench/oci-run.py) and removes it afterwards.
 """
 
@@ -131,11 +131,12 @@ def main():
         t = time.perf_counter()
         p = subprocess.Popen([args.wharf, "daemon", "--data-root", os.path.join(tmp, "wdata"),
                               "--exec-root", os.path.join(tmp, "wexec"), "-H", "unix://" + sock,
-                              "--log-level", "warn"], stderr=open(os.path.join(tmp, "wharf.log"), "w"))
+                              "--bridge", "wbench0", "--nft-table", "wbench", "--log-level", "warn"], stderr=open(os.path.join(tmp, "wharf.log"), "w"))
         procs.append(p)
         wait_socket(sock, p, "wharf daemon")
         wharf_start = (time.perf_counter() - t) * 1000
-        wharf = Engine("wharf", sock, p)
+        # The same work as dockerd's --network none: a namespace with loopback only.
+        wharf = Engine("wharf", sock, p, ["--network", "none"])
         engines.append(wharf)
         dockerd = None
         dockerd_start = None
@@ -168,8 +169,10 @@ def main():
         json.dump(spec, open(os.path.join(bundle, "config.json"), "w"))
 
         runners = {
-            "docker-cli>wharf": (lambda i: [DOCKER, "run", "--rm", "busybox", "true"], wharf.env),
-            "wharf run": (lambda i: [args.wharf, "-H", "unix://" + sock, "run", "--rm", "busybox", "true"], None),
+            "docker-cli>wharf": (lambda i: [DOCKER, "run", "--rm", "--network", "none", "busybox", "true"],
+                                 wharf.env),
+            "wharf run": (lambda i: [args.wharf, "-H", "unix://" + sock, "run", "--rm", "--network", "none",
+                                     "busybox", "true"], None),
         }
         crun = shutil.which("crun")
         if crun:
@@ -218,7 +221,8 @@ def main():
                   lambda i, e=e: [DOCKER, "run", "-d", *e.extra_run, "busybox", "sleep", "600"])
                  for e in engines]
         cases.insert(1, ("wharf (wharf CLI)", wharf,
-                         lambda i: [args.wharf, "-H", "unix://" + sock, "run", "-d", "busybox", "sleep", "600"]))
+                         lambda i: [args.wharf, "-H", "unix://" + sock, "run", "-d", "--network", "none",
+                                    "busybox", "sleep", "600"]))
         for label, e, cmd in cases:
             started, removed, missing = throughput(e, n, 8, cmd)
             print("  %-20s all running in %6.2f s%s, removed (one rm -f) in %5.2f s"

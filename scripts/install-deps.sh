@@ -8,10 +8,12 @@
 #   skopeo                      validates what `save` writes (docker-archive:, oci-archive:)
 #   docker.io                   a real dockerd: `docker save` output from it must load into
 #                               Wharf and Wharf's into it; the benchmark's peer
+#   nftables                    the daemon writes its NAT and port rules with `nft -f -`
+#   iproute2                    network tests build their "outside world" namespace with `ip`
 #   python3-docker              the Python `docker` package, if pip's is not installed
 set -eu
 need=""
-for p in libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io; do
+for p in libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io nftables iproute2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 python3 -c 'import docker' 2>/dev/null || need="$need python3-docker"

@@ -621,8 +621,13 @@ impl Daemon {
             .as_str()
             .expect("container id")
             .to_string();
-        let rec = fs::read(self.data_root.join("containers").join(&id).join("config.v2.json"))
-            .expect("container record");
+        let rec = fs::read(
+            self.data_root
+                .join("containers")
+                .join(&id)
+                .join("config.v2.json"),
+        )
+        .expect("container record");
         let rec: serde_json::Value = serde_json::from_slice(&rec).expect("record is JSON");
         rec["network"]["endpoints"]
             .as_array()
