@@ -101,12 +101,18 @@ def main():
             sh("ip", "-n", NETNS, "link", "set", "lo", "up")
             dsock = os.path.join(tmp, "dockerd.sock")
             d = os.path.join(tmp, "docker")
-            p = subprocess.Popen(["ip", "netns", "exec", NETNS, "dockerd", "--data-root", d + "/data",
+            # nsenter joins only the network namespace (ip netns exec would remount /sys and hide
+            # the cgroup hierarchies from dockerd).
+            p = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, "dockerd", "--data-root", d + "/data",
                                   "--exec-root", d + "/exec", "-H", "unix://" + dsock, "--pidfile", d + "/pid",
                                   "--containerd-namespace", "wnb", "--containerd-plugins-namespace", "wnbp"],
                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "dockerd.log"), "w"))
             procs.append(p)
-            wait_socket(dsock, p, "dockerd", timeout=60)
+            try:
+                wait_socket(dsock, p, "dockerd", timeout=60)
+            except SystemExit:
+                print(open(os.path.join(tmp, "dockerd.log")).read()[-2000:])
+                raise
             dockerd = Engine("dockerd", dsock, p)
             engines.append(dockerd)
         for e in engines:

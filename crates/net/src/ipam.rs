@@ -24,7 +24,9 @@ pub enum Error {
     InUse(Ipv4Addr),
     #[error("no configured subnet or ip-range contain the IP address {0}")]
     OutOfRange(Ipv4Addr),
-    #[error("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")]
+    #[error(
+        "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network"
+    )]
     NoFreeSubnet,
 }
 
@@ -269,9 +271,7 @@ impl AddressPool {
         let base = base.ok_or("address pool needs base=")?;
         let size = size.ok_or("address pool needs size=")?;
         if size < base.prefix || size > 30 {
-            return Err(format!(
-                "invalid address pool size {size} for base {base}"
-            ));
+            return Err(format!("invalid address pool size {size} for base {base}"));
         }
         Ok(AddressPool { base, size })
     }
@@ -325,7 +325,10 @@ mod tests {
         assert!(!net("10.5.0.0/16").overlaps(&net("10.6.0.0/16")));
         assert!(net("10.5.0.0/16").covers(&net("10.5.1.0/24")));
         assert!(!net("10.5.1.0/24").covers(&net("10.5.0.0/16")));
-        assert_eq!(net("10.5.0.0/16").broadcast(), Ipv4Addr::new(10, 5, 255, 255));
+        assert_eq!(
+            net("10.5.0.0/16").broadcast(),
+            Ipv4Addr::new(10, 5, 255, 255)
+        );
         assert_eq!(net("0.0.0.0/0").to_string(), "0.0.0.0/0");
         assert!(net("0.0.0.0/0").contains(Ipv4Addr::new(8, 8, 8, 8)));
     }
@@ -336,7 +339,9 @@ mod tests {
         let got: Vec<Ipv4Addr> = (0..5).map(|_| p.allocate(None).expect("free")).collect();
         assert_eq!(
             got,
-            (2..=6).map(|d| Ipv4Addr::new(10, 9, 0, d)).collect::<Vec<_>>()
+            (2..=6)
+                .map(|d| Ipv4Addr::new(10, 9, 0, d))
+                .collect::<Vec<_>>()
         );
         assert_eq!(p.allocate(None), Err(Error::Exhausted(net("10.9.0.0/29"))));
         p.release(Ipv4Addr::new(10, 9, 0, 4));
@@ -349,7 +354,10 @@ mod tests {
         let a = p.allocate(None).expect("free");
         p.release(a);
         let b = p.allocate(None).expect("free");
-        assert_ne!(a, b, "a released address is not the very next one handed out");
+        assert_ne!(
+            a, b,
+            "a released address is not the very next one handed out"
+        );
     }
 
     #[test]

@@ -128,11 +128,7 @@ impl Ruleset {
                 n.subnet
             );
             if !n.internal && n.masquerade {
-                let _ = writeln!(
-                    s,
-                    "\t\tip saddr {} oifname != {br} masquerade",
-                    n.subnet
-                );
+                let _ = writeln!(s, "\t\tip saddr {} oifname != {br} masquerade", n.subnet);
             }
         }
         let _ = writeln!(s, "\t}}");
@@ -294,8 +290,7 @@ mod tests {
     fn nft_accepts_the_script_and_it_can_be_removed() {
         // Checked with `nft -c` (parse and validate against the kernel, commit nothing), so
         // the test never changes the host's ruleset.
-        if !std::path::Path::new("/usr/sbin/nft").exists() || !nix::unistd::geteuid().is_root()
-        {
+        if !std::path::Path::new("/usr/sbin/nft").exists() || !nix::unistd::geteuid().is_root() {
             eprintln!("skipped: needs root and nft");
             return;
         }
