@@ -85,6 +85,26 @@ class Engine:
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def cleanup(engines, procs, tmp):
+    """Removes the engines' containers, stops the daemons (SIGTERM, by PID), unmounts what is
+    left under the bench's directory (dockerd's, if it died) and removes it."""
+    for e in engines:
+        ids = e.docker("ps", "-aq", check=False).stdout.decode().split()
+        if ids:
+            e.docker("rm", "-f", *ids, check=False)
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
+        mp = line.split()[4]
+        if mp.startswith(tmp):
+            subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def throughput(engine, n, parallel, run_cmd):
     """n detached containers, `parallel` at a time: seconds until all run, then seconds to rm."""
     t = time.perf_counter()
@@ -246,22 +266,7 @@ def main():
             print("           dockerd RSS %.1f MB (containerd not counted); dockerd start to /_ping %.0f ms"
                   % (rss_kb(dockerd.proc.pid) / 1024, dockerd_start))
     finally:
-        for e in engines:
-            ids = e.docker("ps", "-aq", check=False).stdout.decode().split()
-            if ids:
-                e.docker("rm", "-f", *ids, check=False)
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        # Mounts left under the bench's directory (dockerd's, if it died).
-        for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
-            mp = line.split()[4]
-            if mp.startswith(tmp):
-                subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
+        cleanup(engines, procs, tmp)
         if mounted_hugetlb:
             hugetlb.unmount()
 

@@ -17,7 +17,6 @@ import argparse
 import os
 import random
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from engine import DOCKER, Engine, pct, sh, time_one, wait_socket  # noqa: E402
+from engine import DOCKER, Engine, cleanup, pct, sh, time_one, wait_socket  # noqa: E402
 
 NETNS = "wnb-dockerd"
 
@@ -180,23 +179,9 @@ def main():
         print("  host to host on loopback               %6.2f s  %7.0f MiB/s" % (bh, gib * 1024 / bh))
         print("  published / loopback throughput = %.2f" % (bh / bp))
     finally:
-        for e in engines:
-            ids = e.docker("ps", "-aq", check=False).stdout.decode().split()
-            if ids:
-                e.docker("rm", "-f", *ids, check=False)
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for line in reversed(open("/proc/self/mountinfo").read().splitlines()):
-            mp = line.split()[4]
-            if mp.startswith(tmp):
-                subprocess.run(["umount", "-l", mp], stderr=subprocess.DEVNULL)
+        cleanup(engines, procs, tmp)
         if netns_made:
             subprocess.run(["ip", "netns", "del", NETNS], stderr=subprocess.DEVNULL)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

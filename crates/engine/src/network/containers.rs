@@ -397,18 +397,7 @@ impl Engine {
         } else {
             c.update(|r| r.network.requested.push(req))?;
         }
-        self.events.publish(
-            "network",
-            "connect",
-            &cfg.id,
-            [
-                ("container".to_string(), c.id.clone()),
-                ("name".to_string(), cfg.name.clone()),
-                ("type".to_string(), cfg.driver.clone()),
-            ]
-            .into_iter()
-            .collect(),
-        );
+        self.network_event("connect", &cfg, &c.id);
         Ok(())
     }
 
@@ -459,19 +448,24 @@ impl Engine {
             r.network.requested.retain(|q| q.network_id != cfg.id);
             r.network.endpoints.retain(|e| e.network_id != cfg.id);
         })?;
+        self.network_event("disconnect", &cfg, &c.id);
+        Ok(())
+    }
+
+    /// A `network` event about a container joining or leaving.
+    fn network_event(&self, action: &str, cfg: &NetworkConfig, container: &str) {
         self.events.publish(
             "network",
-            "disconnect",
+            action,
             &cfg.id,
             [
-                ("container".to_string(), c.id.clone()),
+                ("container".to_string(), container.to_string()),
                 ("name".to_string(), cfg.name.clone()),
                 ("type".to_string(), cfg.driver.clone()),
             ]
             .into_iter()
             .collect(),
         );
-        Ok(())
     }
 
     /// Containers that name the network (running or not), by id.

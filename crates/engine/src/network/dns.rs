@@ -49,20 +49,6 @@ pub fn nameservers(resolv_conf: &str) -> Vec<IpAddr> {
         .collect()
 }
 
-/// "4.3.2.1.in-addr.arpa" → 1.2.3.4.
-fn reverse_name(name: &str) -> Option<Ipv4Addr> {
-    let rest = name.strip_suffix(".in-addr.arpa")?;
-    let mut o: Vec<u8> = rest
-        .split('.')
-        .map(|p| p.parse().ok())
-        .collect::<Option<Vec<u8>>>()?;
-    if o.len() != 4 {
-        return None;
-    }
-    o.reverse();
-    Some(Ipv4Addr::new(o[0], o[1], o[2], o[3]))
-}
-
 impl Networks {
     fn resolve(&self, client: IpAddr, local: SocketAddr, name: &str, qtype: u16) -> Lookup {
         let (IpAddr::V4(client), IpAddr::V4(local)) = (client, local.ip()) else {
@@ -83,7 +69,7 @@ impl Networks {
             .filter(|e| e.dns_server.is_some())
             .collect();
         if qtype == TYPE_PTR {
-            let Some(ip) = reverse_name(&name) else {
+            let Some(IpAddr::V4(ip)) = net::dns::parse_reverse_name(&name) else {
                 return Lookup::Forward;
             };
             for ep in &shared {
@@ -164,15 +150,5 @@ mod tests {
                 IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
             ]
         );
-    }
-
-    #[test]
-    fn reverse_names() {
-        assert_eq!(
-            reverse_name("2.0.18.172.in-addr.arpa"),
-            Some(Ipv4Addr::new(172, 18, 0, 2))
-        );
-        assert_eq!(reverse_name("2.0.18.in-addr.arpa"), None);
-        assert_eq!(reverse_name("example.com"), None);
     }
 }

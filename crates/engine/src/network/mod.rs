@@ -127,6 +127,16 @@ struct Net {
     dns: Option<net::dns::ServerHandle>,
 }
 
+impl Net {
+    fn new(cfg: NetworkConfig) -> Net {
+        Net {
+            cfg,
+            pool: None,
+            dns: None,
+        }
+    }
+}
+
 /// A running container's network state that only lives in memory.
 struct Live {
     /// Bare container name, id and hostname, for DNS.
@@ -250,14 +260,7 @@ impl Networks {
         {
             let mut inner = networks.lock();
             for cfg in stored {
-                inner.nets.insert(
-                    cfg.id.clone(),
-                    Net {
-                        cfg,
-                        pool: None,
-                        dns: None,
-                    },
-                );
+                inner.nets.insert(cfg.id.clone(), Net::new(cfg));
             }
         }
         networks.ensure_predefined()?;
@@ -311,14 +314,7 @@ impl Networks {
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if !has(&inner, name) {
                 let cfg = base(name, driver);
-                inner.nets.insert(
-                    cfg.id.clone(),
-                    Net {
-                        cfg,
-                        pool: None,
-                        dns: None,
-                    },
-                );
+                inner.nets.insert(cfg.id.clone(), Net::new(cfg));
             }
         }
         // The default bridge follows the flags: a changed -b or --bip replaces it.
@@ -361,14 +357,7 @@ impl Networks {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-            inner.nets.insert(
-                cfg.id.clone(),
-                Net {
-                    cfg,
-                    pool: None,
-                    dns: None,
-                },
-            );
+            inner.nets.insert(cfg.id.clone(), Net::new(cfg));
         }
         Ok(())
     }
@@ -626,14 +615,7 @@ impl Networks {
                     "invalid pool request: Pool overlaps with other one on this address space",
                 ));
             }
-            inner.nets.insert(
-                cfg.id.clone(),
-                Net {
-                    cfg: cfg.clone(),
-                    pool: None,
-                    dns: None,
-                },
-            );
+            inner.nets.insert(cfg.id.clone(), Net::new(cfg.clone()));
         }
         if let Err(e) = self.bring_up(&cfg.id) {
             self.lock().nets.remove(&cfg.id);

@@ -1162,9 +1162,19 @@ pub async fn inspect_objects(
             _ => format!("Error: No such object: {name}"),
         });
     }
+    print_inspected(&found, template.as_ref())?;
+    for error in &errors {
+        eprintln!("{error}");
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+/// Prints inspected objects as docker does: each through the `--format` template, or all as
+/// one indented JSON array (the daemon's bytes, its key order kept).
+pub fn print_inspected(found: &[bytes::Bytes], template: Option<&Template>) -> anyhow::Result<()> {
     match template {
         Some(template) => {
-            for raw in &found {
+            for raw in found {
                 let value: Value = serde_json::from_slice(raw)
                     .context("the daemon's inspect answer is not JSON")?;
                 outln!("{}", template.render(&value)?);
@@ -1178,10 +1188,7 @@ pub async fn inspect_objects(
             outln!("{}", indent_json(&format!("[{}]", texts.join(","))));
         }
     }
-    for error in &errors {
-        eprintln!("{error}");
-    }
-    Ok(if errors.is_empty() { 0 } else { 1 })
+    Ok(())
 }
 
 /// `top` arguments.

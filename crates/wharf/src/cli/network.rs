@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{Map, Value, json};
@@ -12,9 +12,7 @@ use serde_json::{Map, Value, json};
 use super::StatusError;
 use super::client::{Client, Query, RequestBody};
 use super::create::filters_json;
-use super::format::{
-    OutputFormat, Template, go_time_string, indent_json, natural_cmp, truncate_id,
-};
+use super::format::{OutputFormat, Template, go_time_string, natural_cmp, truncate_id};
 use super::netopts::{
     Cidr, FlagError, NetworkAttachment, check_link, connect_body, flag_error, parse_ip,
 };
@@ -491,22 +489,7 @@ async fn inspect(client: &Client, args: InspectArgs) -> anyhow::Result<i32> {
             Err(e) => errors.push(e.to_string()),
         }
     }
-    match template {
-        Some(template) => {
-            for raw in &found {
-                let value: Value = serde_json::from_slice(raw)
-                    .context("the daemon's network inspect answer is not JSON")?;
-                outln!("{}", template.render(&value)?);
-            }
-        }
-        None => {
-            let texts: Vec<String> = found
-                .iter()
-                .map(|raw| String::from_utf8_lossy(raw).trim().to_string())
-                .collect();
-            outln!("{}", indent_json(&format!("[{}]", texts.join(","))));
-        }
-    }
+    super::container::print_inspected(&found, template.as_ref())?;
     if errors.is_empty() {
         return Ok(0);
     }
