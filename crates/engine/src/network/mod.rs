@@ -628,7 +628,7 @@ impl Networks {
         Ok(cfg)
     }
 
-    /// `DELETE /networks/{id}`. `users` are the containers that still name the network.
+    /// `DELETE /networks/{id}`: refused while a running container is attached.
     pub fn remove(&self, name_or_id: &str) -> Result<NetworkConfig> {
         let cfg = self.find(name_or_id)?;
         if cfg.predefined() {
