@@ -861,10 +861,9 @@ impl Netlink {
         }
     }
 
-    /// Creates a bridge; returns its interface index.
-    pub fn add_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<u32, Error> {
-        let op = || format!("add bridge {name}");
-        check_ifname(name).map_err(|what| Error::InvalidArgument { op: op(), what })?;
+    /// Starts an exclusive `RTM_NEWLINK` for `name` of `kind`, with its MTU; returns the
+    /// open `IFLA_LINKINFO` nest (the caller adds kind data, closes it and sends).
+    fn begin_new_link(&mut self, name: &str, mtu: Option<u32>, kind: &str) -> usize {
         let seq = self.next_seq();
         let r = &mut self.request;
         r.start(
@@ -878,7 +877,16 @@ impl Netlink {
             r.attr_u32(IFLA_MTU, mtu);
         }
         let info = r.nest(IFLA_LINKINFO);
-        r.attr_str(IFLA_INFO_KIND, "bridge");
+        r.attr_str(IFLA_INFO_KIND, kind);
+        info
+    }
+
+    /// Creates a bridge; returns its interface index.
+    pub fn add_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<u32, Error> {
+        let op = || format!("add bridge {name}");
+        check_ifname(name).map_err(|what| Error::InvalidArgument { op: op(), what })?;
+        let info = self.begin_new_link(name, mtu, "bridge");
+        let r = &mut self.request;
         r.end_nest(info);
         self.ack().map_err(|f| f.into_error(op()))?;
         self.created_index(name, op)
@@ -904,20 +912,8 @@ impl Netlink {
         for n in [name, peer_name] {
             check_ifname(n).map_err(|what| Error::InvalidArgument { op: op(), what })?;
         }
-        let seq = self.next_seq();
+        let info = self.begin_new_link(name, mtu, "veth");
         let r = &mut self.request;
-        r.start(
-            RTM_NEWLINK,
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-            seq,
-        );
-        r.ifinfomsg(0, 0, 0);
-        r.attr_str(IFLA_IFNAME, name);
-        if let Some(mtu) = mtu {
-            r.attr_u32(IFLA_MTU, mtu);
-        }
-        let info = r.nest(IFLA_LINKINFO);
-        r.attr_str(IFLA_INFO_KIND, "veth");
         let data = r.nest(IFLA_INFO_DATA);
         let peer = r.nest(VETH_INFO_PEER);
         r.ifinfomsg(0, 0, 0);

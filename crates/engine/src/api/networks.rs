@@ -34,20 +34,16 @@ struct Ipam {
 struct CreateBody {
     name: String,
     driver: String,
-    scope: String,
     internal: bool,
     attachable: bool,
     ingress: bool,
     config_only: bool,
     #[serde(rename = "EnableIPv6")]
     enable_ipv6: Option<bool>,
-    #[serde(rename = "EnableIPv4")]
-    enable_ipv4: Option<bool>,
     #[serde(rename = "IPAM")]
     ipam: Option<Ipam>,
     options: Option<BTreeMap<String, String>>,
     labels: Option<BTreeMap<String, String>>,
-    check_duplicate: Option<bool>,
 }
 
 /// A network as `GET /networks/{id}` answers it (dockerd 28's shape).
@@ -135,7 +131,6 @@ fn filter_ok(
                 let dangling = !cfg.predefined() && engine.network_users(&cfg.id).is_empty();
                 super::parse_bool(v) == Some(dangling)
             }),
-            "until" => true,
             other => {
                 return Err(Error::invalid(format!("invalid filter '{other}'")));
             }
@@ -171,7 +166,6 @@ pub async fn create(engine: &Arc<Engine>, mut req: Req) -> Result<Resp> {
             "config-only and ingress networks need swarm mode, which Wharf does not have",
         ));
     }
-    let _ = (&body.scope, body.check_duplicate, body.enable_ipv4);
     let ipam = body.ipam.unwrap_or_default();
     let mut subnets = Vec::new();
     let mut gateway_without_subnet = false;
@@ -242,6 +236,26 @@ pub async fn remove(engine: &Arc<Engine>, name: &str) -> Result<Resp> {
 
 pub async fn prune(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
     let filters = req.filters()?;
+    if let Some(other) = filters
+        .keys()
+        .find(|k| !["until", "label", "label!"].contains(&k.as_str()))
+    {
+        return Err(Error::invalid(format!("invalid filter '{other}'")));
+    }
+    // `until`: only networks created before it (unix seconds or RFC 3339).
+    let until = match filters.get("until").and_then(|v| v.first()) {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .or_else(|| {
+                    chrono::DateTime::parse_from_rfc3339(v)
+                        .ok()
+                        .map(|t| t.timestamp())
+                })
+                .ok_or_else(|| Error::invalid(format!("invalid until filter: {v}")))?,
+        ),
+    };
     let mut deleted = Vec::new();
     for cfg in engine.networks.list() {
         if cfg.predefined() || !engine.network_users(&cfg.id).is_empty() {
@@ -253,7 +267,13 @@ pub async fn prune(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
         let labels_not_ok = filters
             .get("label!")
             .is_some_and(|ls| ls.iter().any(|l| label_matches(&cfg.labels, l)));
-        if !labels_ok || labels_not_ok {
+        let too_new = match &until {
+            Some(t) => chrono::DateTime::parse_from_rfc3339(&cfg.created)
+                .map(|c| c.timestamp() >= *t)
+                .unwrap_or(true),
+            None => false,
+        };
+        if !labels_ok || labels_not_ok || too_new {
             continue;
         }
         if remove(engine, &cfg.id).await.is_ok() {

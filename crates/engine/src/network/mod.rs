@@ -52,20 +52,6 @@ pub struct Settings {
     pub ip_forward: bool,
 }
 
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            default_bridge: Some("wharf0".into()),
-            bip: None,
-            pools: AddressPool::defaults(),
-            mtu: None,
-            nft_table: "wharf".into(),
-            resolv_conf: PathBuf::from("/etc/resolv.conf"),
-            ip_forward: true,
-        }
-    }
-}
-
 /// A network as stored and as `inspect` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NetworkConfig {
@@ -227,10 +213,6 @@ fn host_subnets() -> Vec<Subnet> {
         .collect()
 }
 
-fn now() -> String {
-    crate::container::rfc3339(chrono::Utc::now())
-}
-
 impl Networks {
     /// Loads the networks, creates the predefined ones and brings up every bridge. Containers
     /// are reconciled afterwards by [`Networks::restore`].
@@ -297,7 +279,7 @@ impl Networks {
             id: crate::engine::random_id(),
             name: name.into(),
             driver: driver.into(),
-            created: now(),
+            created: crate::lifecycle::now(),
             subnet: None,
             gateway: None,
             ip_range: None,
@@ -516,6 +498,11 @@ impl Networks {
                 req.ipam_driver
             )));
         }
+        if req.has_gateway_without_subnet {
+            return Err(Error::invalid(
+                "invalid network config:\nevery ip-range or gateway must have a corresponding subnet",
+            ));
+        }
         if req.subnets.len() > 1 {
             return Err(Error::invalid(
                 "only one IPv4 subnet per network is supported by Wharf",
@@ -525,7 +512,7 @@ impl Networks {
             id: crate::engine::random_id(),
             name: req.name.clone(),
             driver,
-            created: now(),
+            created: crate::lifecycle::now(),
             subnet: None,
             gateway: None,
             ip_range: None,
@@ -566,10 +553,6 @@ impl Networks {
                 cfg.ip_range = Some(range);
             }
             cfg.subnet = Some(subnet);
-        } else if req.subnets.is_empty() && req.has_gateway_without_subnet {
-            return Err(Error::invalid(
-                "invalid network config:\na gateway needs a subnet (--subnet)",
-            ));
         }
         if let Some(mtu) = cfg.options.get("com.docker.network.driver.mtu") {
             cfg.mtu = mtu.parse().map_err(|_| {
@@ -868,11 +851,9 @@ impl Networks {
 
 /// Deletes a link by name in the host namespace, if it exists.
 fn delete_link(name: &str) {
-    if let Ok(mut nl) = net::netlink::Netlink::open()
-        && let Ok(Some(l)) = nl.link_by_name(name)
-        && let Err(e) = nl.delete_link(l.index)
-    {
-        tracing::warn!("deleting {name}: {e}");
+    match net::netlink::Netlink::open() {
+        Ok(mut nl) => sandbox::delete_link(&mut nl, name),
+        Err(e) => tracing::warn!("deleting {name}: {e}"),
     }
 }
 

@@ -536,7 +536,7 @@ impl Networks {
     }
 }
 
-fn delete_link(nl: &mut Netlink, name: &str) {
+pub(super) fn delete_link(nl: &mut Netlink, name: &str) {
     match nl.link_by_name(name) {
         Ok(Some(l)) => {
             if let Err(e) = nl.delete_link(l.index)
