@@ -24,6 +24,7 @@ macro_rules! outln {
     };
 }
 
+mod build;
 mod client;
 mod container;
 mod copy;
@@ -131,6 +132,11 @@ pub enum Command {
     History(image::HistoryArgs),
     /// Download an image from a registry
     Pull(image::PullArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -172,6 +178,8 @@ pub enum ImageCommand {
     History(image::HistoryArgs),
     /// Display detailed information on one or more images
     Inspect(image::ImageInspectArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<build::BuildArgs>),
 }
 
 /// Runs a client command against the daemon at `hosts[0]` (or `$WHARF_HOST`, `$DOCKER_HOST`,
@@ -276,6 +284,10 @@ async fn dispatch(client: &Client, command: Command) -> anyhow::Result<i32> {
             image::pull(client, args).await
         }
         Command::Image(ImageCommand::Inspect(args)) => image::inspect(client, args).await,
+        Command::Build(args) | Command::Image(ImageCommand::Build(args)) => {
+            build::build(client, *args).await
+        }
+        Command::Builder(command) => build::builder(client, command).await,
         Command::Volume(command) => volume::main(client, command).await,
         Command::Network(command) => network::main(client, command).await,
         Command::System(command) => system::main(client, command).await,
