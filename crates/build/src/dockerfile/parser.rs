@@ -1153,18 +1153,18 @@ fn parse_copy(node: &Node, add: bool) -> Result<Copy, String> {
     if parse_heredoc(dest).ok().flatten().is_some() {
         return Err(format!("{name} cannot accept a heredoc as a destination"));
     }
+    // Bodies by delimiter; a repeated delimiter names the last body, as in Docker's map.
+    let bodies: std::collections::HashMap<&str, &str> = node
+        .heredocs
+        .iter()
+        .map(|b| (b.name.as_str(), b.content.as_str()))
+        .collect();
     let mut sources = Vec::new();
     let mut heredocs = Vec::new();
     for src in srcs {
         match parse_heredoc(src).ok().flatten() {
             Some(h) => {
-                let content = node
-                    .heredocs
-                    .iter()
-                    .rev()
-                    .find(|b| b.name == h.name)
-                    .map(|b| b.content.as_str())
-                    .unwrap_or("");
+                let content = bodies.get(h.name.as_str()).copied().unwrap_or("");
                 heredocs.push(Heredoc {
                     content: if h.chomp {
                         chomp(content)
