@@ -46,6 +46,11 @@ pub struct Engine {
     pub(crate) execs: Mutex<HashMap<String, Arc<Exec>>>,
     /// Serialises image writes (load, import, commit, tag, delete) against removal checks.
     pub(crate) image_lock: tokio::sync::Mutex<()>,
+    /// The build cache (`<data-root>/builder/cache`).
+    pub build_cache: build::cache::Cache,
+    /// Builds hold it shared while they write blobs not yet in the cache; garbage collection
+    /// holds it exclusively.
+    pub(crate) gc_lock: Arc<tokio::sync::RwLock<()>>,
     pub started: chrono::DateTime<chrono::Utc>,
 }
 
@@ -113,6 +118,10 @@ impl Engine {
             snapshot::LayerStore::open(&opts.data_root.join("overlay")).map_err(layer_error)?;
         layers.clean_tmp().map_err(layer_error)?;
         let volumes = Volumes::open(opts.data_root.join("volumes"))?;
+        let build_cache = build::cache::Cache::open(&opts.data_root.join("builder"))
+            .map_err(|e| Error::internal(e.to_string()))?;
+        // Contexts of builds a crash interrupted.
+        let _ = remove_tree(&opts.data_root.join("builder").join("contexts"));
         let networks =
             crate::network::Networks::open(&opts.data_root, &opts.exec_root, opts.network.clone())?;
         let containers_dir = opts.data_root.join("containers");
@@ -146,6 +155,8 @@ impl Engine {
             table: Mutex::new(table),
             execs: Mutex::new(HashMap::new()),
             image_lock: tokio::sync::Mutex::new(()),
+            build_cache,
+            gc_lock: Arc::new(tokio::sync::RwLock::new(())),
             started: chrono::Utc::now(),
         }))
     }

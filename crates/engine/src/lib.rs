@@ -12,6 +12,7 @@
 //! - [`daemon`]: `wharf daemon`.
 
 pub mod api;
+pub mod build;
 pub mod check;
 pub mod container;
 pub mod daemon;

@@ -203,6 +203,17 @@ impl Engine {
 
     /// `POST /containers/create`.
     pub async fn create(self: &Arc<Self>, name: Option<&str>, body: Value) -> Result<Created> {
+        self.create_with(name, body, None).await
+    }
+
+    /// Creates a container from `image` when given (a build step's state, which is not in
+    /// the image store), else from the image the body names.
+    pub(crate) async fn create_with(
+        self: &Arc<Self>,
+        name: Option<&str>,
+        body: Value,
+        image: Option<image::store::ImageRecord>,
+    ) -> Result<Created> {
         let body = match body {
             Value::Object(_) => body,
             Value::Null => json!({}),
@@ -231,10 +242,13 @@ impl Engine {
                 "config cannot be empty in order to create a container",
             ));
         }
-        let image = {
-            let images = self.images.clone();
-            let wanted = config.image.clone();
-            blocking(move || images.resolve(&wanted).map_err(image_error)).await
+        let image = match image {
+            Some(rec) => Ok(rec),
+            None => {
+                let images = self.images.clone();
+                let wanted = config.image.clone();
+                blocking(move || images.resolve(&wanted).map_err(image_error)).await
+            }
         }
         .map_err(|e| {
             if e.kind == crate::error::Kind::NotFound {

@@ -674,8 +674,14 @@ impl LayerStore {
     /// entries, opaque directories get `.wh..wh..opq`), in a deterministic order, and returns
     /// its diff ID (sha256 of the tar written).
     pub fn diff(&self, key: &str, w: impl Write) -> Result<String> {
+        self.diff_clamped(key, w, None)
+    }
+
+    /// [`diff`](Self::diff) with every modification time later than `epoch` written as
+    /// `epoch`: the same changes then give the same layer whenever they were made.
+    pub fn diff_clamped(&self, key: &str, w: impl Write, epoch: Option<i64>) -> Result<String> {
         let (_, upper) = self.open_upper(key)?;
-        let mut tw = TreeWriter::new(HashingWriter::new(w), TreeMode::Diff);
+        let mut tw = TreeWriter::new(HashingWriter::new(w), TreeMode::Diff).clamp_mtimes(epoch);
         tw.children(upper.as_fd(), b"")?;
         let mut hw = tw.finish()?;
         hw.flush().ctx(|| "flushing the diff".into())?;

@@ -35,19 +35,25 @@ pub(crate) struct TreeWriter<W: Write> {
     builder: tar::Builder<W>,
     mode: TreeMode,
     links: HashMap<(u64, u64), Vec<u8>>,
+    /// Modification times later than this are written as this (`SOURCE_DATE_EPOCH`).
+    epoch: Option<i64>,
 }
 
 fn show(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
 }
 
-fn header(st: &libc::stat, etype: EntryType) -> Header {
+fn header(st: &libc::stat, etype: EntryType, epoch: Option<i64>) -> Header {
     let mut h = Header::new_gnu();
     h.set_entry_type(etype);
     h.set_mode(st.st_mode & 0o7777);
     h.set_uid(u64::from(st.st_uid));
     h.set_gid(u64::from(st.st_gid));
-    h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
+    let mtime = match epoch {
+        Some(e) => st.st_mtime.min(e),
+        None => st.st_mtime,
+    };
+    h.set_mtime(u64::try_from(mtime).unwrap_or(0));
     h.set_size(0);
     h
 }
@@ -58,7 +64,14 @@ impl<W: Write> TreeWriter<W> {
             builder: tar::Builder::new(w),
             mode,
             links: HashMap::new(),
+            epoch: None,
         }
+    }
+
+    /// Clamps every modification time written to `epoch` (seconds since 1970).
+    pub(crate) fn clamp_mtimes(mut self, epoch: Option<i64>) -> Self {
+        self.epoch = epoch;
+        self
     }
 
     /// Writes the end-of-archive blocks and returns the writer.
@@ -164,7 +177,7 @@ impl<W: Write> TreeWriter<W> {
                 self.xattrs(XattrTarget::Fd(fd.as_fd()), path)?;
                 let mut dir_path = path.to_vec();
                 dir_path.push(b'/');
-                self.append_empty(header(&st, EntryType::Directory), &dir_path)?;
+                self.append_empty(header(&st, EntryType::Directory, self.epoch), &dir_path)?;
                 if self.mode == TreeMode::Diff
                     && sys::get_xattr(XattrTarget::Fd(fd.as_fd()), OPAQUE_XATTR)
                         .ctx(|| format!("reading the opaque xattr of {:?}", show(path)))?
@@ -173,7 +186,7 @@ impl<W: Write> TreeWriter<W> {
                 {
                     let mut opq = dir_path.clone();
                     opq.extend_from_slice(b".wh..wh..opq");
-                    let mut h = header(&st, EntryType::Regular);
+                    let mut h = header(&st, EntryType::Regular, self.epoch);
                     h.set_mode(0o644);
                     self.append_empty(h, &opq)?;
                 }
@@ -183,7 +196,7 @@ impl<W: Write> TreeWriter<W> {
                 let key = (st.st_dev, st.st_ino);
                 if st.st_nlink > 1 {
                     if let Some(first) = self.links.get(&key).cloned() {
-                        let h = header(st, EntryType::Link);
+                        let h = header(st, EntryType::Link, self.epoch);
                         return self.append_link(h, path, &first);
                     }
                 }
@@ -202,7 +215,7 @@ impl<W: Write> TreeWriter<W> {
                 }
                 self.xattrs(XattrTarget::Fd(file.as_fd()), path)?;
                 let size = u64::try_from(st.st_size).unwrap_or(0);
-                let mut h = header(&st, EntryType::Regular);
+                let mut h = header(&st, EntryType::Regular, self.epoch);
                 h.set_size(size);
                 // Exactly `size` bytes even if the file changes while we read it.
                 let data = (&file).take(size).chain(io::repeat(0)).take(size);
@@ -230,7 +243,7 @@ impl<W: Write> TreeWriter<W> {
                     )
                 })?;
                 self.xattrs(XattrTarget::Link(&link_path), path)?;
-                self.append_link(header(st, EntryType::Symlink), path, &target)
+                self.append_link(header(st, EntryType::Symlink, self.epoch), path, &target)
             }
             libc::S_IFCHR if self.mode == TreeMode::Diff && sys::is_whiteout(st) => {
                 let (dir, base) = match path.iter().rposition(|b| *b == b'/') {
@@ -240,11 +253,11 @@ impl<W: Write> TreeWriter<W> {
                 let mut wh = dir.to_vec();
                 wh.extend_from_slice(b".wh.");
                 wh.extend_from_slice(base);
-                let mut h = header(st, EntryType::Regular);
+                let mut h = header(st, EntryType::Regular, self.epoch);
                 h.set_mode(0o600);
                 self.append_empty(h, &wh)
             }
-            libc::S_IFIFO => self.append_empty(header(st, EntryType::Fifo), path),
+            libc::S_IFIFO => self.append_empty(header(st, EntryType::Fifo, self.epoch), path),
             _ => {
                 // Device nodes and sockets: a layer with a device node would be refused on
                 // apply, and sockets are not content (docker skips them too).

@@ -14,7 +14,7 @@ use crate::error::{Error, Kind, Result};
 use image::{Digest, ImageRecord, Reference};
 
 /// A JSON message line of a progress stream.
-fn message(v: Value) -> Bytes {
+pub(super) fn message(v: Value) -> Bytes {
     let mut line = serde_json::to_vec(&v).unwrap_or_default();
     line.extend_from_slice(b"\r\n");
     Bytes::from(line)
@@ -24,7 +24,7 @@ fn error_message(e: &Error) -> Bytes {
     message(json!({"errorDetail": {"message": e.message}, "error": e.message}))
 }
 
-fn stream_response(body: Body) -> Resp {
+pub(super) fn stream_response(body: Body) -> Resp {
     Response::builder()
         .status(200)
         .header("Content-Type", "application/json")
@@ -32,7 +32,7 @@ fn stream_response(body: Body) -> Resp {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn parse_ref(name: &str) -> Result<Reference> {
+pub(super) fn parse_ref(name: &str) -> Result<Reference> {
     Reference::parse(name).map_err(|e| Error::invalid(e.to_string()))
 }
 
@@ -425,12 +425,29 @@ pub async fn gc(engine: &Arc<Engine>) {
     let store = engine.images.clone();
     let content = engine.content.clone();
     let layers = engine.layers.clone();
+    let cache = engine.build_cache.clone();
+    // Builds write blobs before their cache entries: wait for the step in flight.
+    let _exclusive = engine.gc_lock.write().await;
     let _ = blocking(move || {
-        let keep = store.referenced_blobs();
+        let mut keep = store.referenced_blobs();
+        let cached = cache.list();
+        for k in &cached {
+            keep.insert(k.entry.config.clone());
+            keep.extend(k.entry.layers.iter().map(|l| l.digest.clone()));
+        }
         content.gc(&keep).map_err(image_error)?;
         let mut chains = HashSet::new();
         for rec in store.list() {
             if let Some(top) = top_chain(rec.diff_ids()) {
+                chains.insert(top);
+            }
+        }
+        // Cached build states keep their layers unpacked, so a hit needs no unpacking.
+        for k in cached {
+            if let Ok(bytes) = content.read(&k.entry.config)
+                && let Ok(cfg) = image::ImageConfig::parse(&bytes, "build cache state")
+                && let Some(top) = top_chain(&cfg.rootfs.diff_ids)
+            {
                 chains.insert(top);
             }
         }

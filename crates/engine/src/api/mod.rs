@@ -2,6 +2,7 @@
 //! query parsing, errors as `{"message": …}`, and the handlers.
 
 mod body;
+mod build;
 mod containers;
 mod images;
 mod networks;
@@ -330,10 +331,8 @@ async fn route(engine: Arc<Engine>, req: Req) -> Result<Resp> {
         (Method::GET, ["images", "get"]) => images::save(&engine, &req, req.q_all("names")).await,
         (Method::POST, ["images", "prune"]) => images::prune(&engine, &req).await,
         (Method::POST, ["commit"]) => images::commit(&engine, req).await,
-        (Method::POST, ["build"]) => Err(Error::new(
-            crate::error::Kind::Internal,
-            "building images is not supported by this daemon yet (the builder comes with Wharf's builder work)",
-        )),
+        (Method::POST, ["build"]) => build::build(&engine, req).await,
+        (Method::POST, ["build", "prune"]) => build::prune(&engine, &req).await,
         (_, ["images", rest @ ..]) if !rest.is_empty() => {
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
             images::route(&engine, req, &rest).await
