@@ -156,7 +156,7 @@ pub enum Export {
     /// `type=docker`: `docker save`'s archive (also an OCI layout); no `dest` means the image
     /// stays where it is, in the daemon (buildx loads it there).
     Docker(Option<String>),
-    /// `type=oci`: a plain OCI image layout (`wharf-format=oci`).
+    /// `type=oci`: a plain OCI image layout (`format=oci`, which the daemon honours on `GET /images/get`).
     Oci(String),
     /// `type=tar`: the image's filesystem.
     Tar(String),
@@ -622,7 +622,7 @@ async fn export_image(
         Export::Docker(Some(dest)) | Export::Oci(dest) => {
             let mut query = Query::new().add("names", name);
             if matches!(export, Export::Oci(_)) {
-                query = query.add("wharf-format", "oci");
+                query = query.add("format", "oci");
             }
             let response = client
                 .request(Method::GET, "/images/get", &query, RequestBody::Empty, &[])
