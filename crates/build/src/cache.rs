@@ -107,7 +107,7 @@ impl Cache {
                 });
             }
         }
-        out.sort_by(|a, b| a.entry.created.cmp(&b.entry.created));
+        out.sort_by_key(|k| k.entry.created);
         out
     }
 

@@ -648,7 +648,7 @@ pub fn plan(src: &Source<'_>, req: &CopyRequest<'_>) -> Result<Plan, CopyError> 
                 gid: 0,
                 size: req.heredocs[i].1.len() as u64,
                 mtime: 0,
-                digest: Sha256::digest(&req.heredocs[i].1).into(),
+                digest: blake3::hash(&req.heredocs[i].1).into(),
                 link: None,
             }],
         });

@@ -1362,8 +1362,7 @@ async fn execute<B: Backend>(
             let (layer, key) = tokio::task::spawn_blocking(move || -> Result<_, BuildError> {
                 let r = req.borrowed();
                 let scratch = Scratch::new(&stores, &st)?;
-                let key;
-                match copy_source {
+                let key = match copy_source {
                     Some(src_state) => {
                         let src = Scratch::new(&stores, &src_state)?;
                         let source = Source::Rootfs(&src.merged);
@@ -1371,7 +1370,7 @@ async fn execute<B: Backend>(
                             .map_err(|e| BuildError::invalid(e.to_string()))?;
                         copy::apply(&plan, &source, &scratch.merged, &r)
                             .map_err(|e| BuildError::invalid(e.to_string()))?;
-                        key = plan.key.clone();
+                        plan.key.clone()
                     }
                     None => {
                         let source = Source::Context(&ctx);
@@ -1382,9 +1381,9 @@ async fn execute<B: Backend>(
                         };
                         copy::apply(&plan, &source, &scratch.merged, &r)
                             .map_err(|e| BuildError::invalid(e.to_string()))?;
-                        key = plan.key.clone();
+                        plan.key.clone()
                     }
-                }
+                };
                 Ok((commit_layer(&stores, &scratch.key, &st, epoch)?, key))
             })
             .await
