@@ -40,6 +40,10 @@ use crate::plan::{Base, Graph, find_stage, mount_from};
 /// locally; a push compresses).
 pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
+/// Snapshot keys of the builder's scratch snapshots start with this (the engine removes any
+/// left by a crash when it starts).
+pub const SCRATCH_PREFIX: &str = "build-";
+
 /// Build args every build accepts without a matching `ARG` (Docker's proxy variables and
 /// `SOURCE_DATE_EPOCH`); they never count as unused.
 const BUILTIN_ARGS: &[&str] = &[
@@ -341,6 +345,8 @@ struct Shared<B: Backend> {
     epoch: i64,
     /// `SOURCE_DATE_EPOCH` was given: it is part of every key.
     explicit_epoch: Option<i64>,
+    /// The `--cache-from` images.
+    cache_from: Vec<State>,
     /// Build args some `ARG` declared.
     used_args: std::sync::Mutex<std::collections::BTreeSet<String>>,
     counters: std::sync::Mutex<(usize, usize)>,
@@ -423,6 +429,14 @@ pub async fn build<B: Backend>(
         }
     }
     let results = df.stages.iter().map(|_| watch::channel(None).0).collect();
+    let mut cache_from = Vec::new();
+    for name in &opts.cache_from {
+        // As dockerd: a cache source that is not there is skipped.
+        match image_state(&stores, name) {
+            Ok(st) => cache_from.push(st),
+            Err(e) => tracing::info!("--cache-from {name}: {e}"),
+        }
+    }
     let shared = Arc::new(Shared {
         backend,
         stores,
@@ -436,6 +450,7 @@ pub async fn build<B: Backend>(
         results,
         epoch,
         explicit_epoch,
+        cache_from,
         used_args: Default::default(),
         counters: Default::default(),
     });
@@ -590,7 +605,7 @@ struct Scratch {
 impl Scratch {
     fn new(stores: &Stores, st: &State) -> Result<Scratch, BuildError> {
         let parent = unpack(stores, st)?;
-        let key = format!("build-{}", random_hex());
+        let key = format!("{SCRATCH_PREFIX}{}", random_hex());
         let merged = stores
             .layers
             .prepare(&key, parent.as_deref())
@@ -631,32 +646,71 @@ fn commit_layer(
     let err = |what: &str, e: &dyn std::fmt::Display| {
         BuildError::internal(format!("committing the layer: {what}: {e}"))
     };
-    let tmp =
-        tempfile::NamedTempFile::new_in(stores.content.root()).map_err(|e| err("temp", &e))?;
-    let diff_id = {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-        let d = stores
-            .layers
-            .diff_clamped(key, &mut w, Some(epoch))
-            .map_err(|e| err("diff", &e))?;
-        w.flush().map_err(|e| err("write", &e))?;
-        Digest::parse(&d).map_err(|e| err("digest", &e))?
-    };
-    let f = std::fs::File::open(tmp.path()).map_err(|e| err("reopen", &e))?;
-    let (digest, size) = stores
-        .content
-        .ingest(f, Some(&diff_id), None)
-        .map_err(|e| err("ingest", &e))?;
+    // One pass: the diff streams at once into the content store and into the unpacked layer,
+    // each on its own thread, with no temporary file between them.
+    let (to_ingest, from_diff_a) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| err("pipe", &e))?;
+    let (to_apply, from_diff_b) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| err("pipe", &e))?;
     let parent = st.chain();
-    let blob = stores
-        .content
-        .open_blob(&digest)
-        .map_err(|e| err("open", &e))?;
-    stores
-        .layers
-        .apply(parent.as_deref(), blob, Some(diff_id.as_str()))
-        .map_err(|e| err("unpack", &e))?;
-    Ok((Descriptor::new(LAYER_MEDIA_TYPE, digest, size), diff_id))
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        let ingest = s.spawn(move || stores.content.ingest(from_diff_a, None, None));
+        let parent = parent.as_deref();
+        let apply = s.spawn(move || stores.layers.apply(parent, from_diff_b, None));
+        let diffed = {
+            let mut tee = Tee(
+                std::io::BufWriter::with_capacity(1 << 20, to_ingest),
+                std::io::BufWriter::with_capacity(1 << 20, to_apply),
+            );
+            let d = stores
+                .layers
+                .diff_clamped(key, &mut tee, Some(epoch))
+                .map_err(|e| e.to_string());
+            let flushed = tee.flush().map_err(|e| format!("flushing the diff: {e}"));
+            // Dropping the tee closes both streams: the readers see the end.
+            drop(tee);
+            d.and_then(|d| flushed.map(|()| d))
+        };
+        let ingested = ingest
+            .join()
+            .map_err(|_| err("ingest", &"the thread panicked"))?;
+        let applied = apply
+            .join()
+            .map_err(|_| err("unpack", &"the thread panicked"))?;
+        // A consumer's own failure explains a broken stream better than the diff's.
+        let (digest, size) = ingested.map_err(|e| err("ingest", &e))?;
+        let layer = applied.map_err(|e| err("unpack", &e))?;
+        let diff_id =
+            Digest::parse(&diffed.map_err(|e| err("diff", &e))?).map_err(|e| err("digest", &e))?;
+        if digest != diff_id || layer.diff_id != diff_id.as_str() {
+            return Err(err(
+                "verify",
+                &format!(
+                    "the diff hashed {diff_id}, the blob {digest}, the layer {}",
+                    layer.diff_id
+                ),
+            ));
+        }
+        tracing::debug!(layer = %diff_id, size, elapsed = ?t0.elapsed(), "build layer committed");
+        Ok((Descriptor::new(LAYER_MEDIA_TYPE, digest, size), diff_id))
+    })
+}
+
+/// Writes everything to two writers.
+struct Tee<A: Write, B: Write>(A, B);
+
+impl<A: Write, B: Write> Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
 }
 
 /// The stage being built.
@@ -951,6 +1005,38 @@ async fn step<B: Backend>(
             state: Some(run.state.id.clone()),
         });
         return Ok(());
+    }
+    if !sh.opts.no_cache && !sh.cache_from.is_empty() {
+        let by = match &kind {
+            Kind::Run(r) => Some(run_created_by(&run.state.config.config, &run.scope, r)),
+            Kind::Copy(c) | Kind::Add(c) if c.from.is_none() => copy_plan
+                .as_ref()
+                .map(|p| copy_created_by(&run.state.config.config, &kind, c, &p.key)),
+            _ => None,
+        };
+        if let Some(by) = by
+            && let Some((desc, diff_id, created)) =
+                from_cache_images(&sh.cache_from, &run.state, &by)
+        {
+            let st = next_state(
+                &run.state,
+                run.state.config.config.clone(),
+                Some((desc, diff_id)),
+                by,
+                created,
+            );
+            apply_scope_effects(run, &kind);
+            run.state = st;
+            sh.info(id, " ---> Using cache");
+            sh.info(id, format!(" ---> {}", short(&run.state.id)));
+            sh.counters.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+            sh.emit(Event::Done {
+                id,
+                cached: true,
+                state: Some(run.state.id.clone()),
+            });
+            return Ok(());
+        }
     }
     let parent_layers = run.state.layers.len();
     if !matches!(kind, Kind::Run(_)) {
@@ -1388,18 +1474,7 @@ async fn execute<B: Backend>(
             })
             .await
             .map_err(|e| BuildError::internal(e.to_string()))??;
-            let what = if c.sources.len() + c.heredocs.len() > 1 {
-                "multi"
-            } else if c.sources.first().is_some_and(|s| s.ends_with('/')) {
-                "dir"
-            } else {
-                "file"
-            };
-            let text = format!("{} {what}:{key} in {} ", kind.keyword(), c.dest);
-            let by = format!(
-                "{} #(nop) {text}",
-                shell_of(&parent.config.config).join(" ")
-            );
+            let by = copy_created_by(&parent.config.config, kind, c, &key);
             Ok(next_state(&parent, cfg, Some(layer), by, created))
         }
         Kind::Run(r) => run_step(sh, run, r, id, cfg, created).await,
@@ -1598,13 +1673,11 @@ async fn run_step<B: Backend>(
     if env_get(&env, "PATH").is_none() {
         env.insert(0, DEFAULT_PATH.to_string());
     }
-    let mut args_text = Vec::new();
     for (k, v) in &run.scope.args {
-        if let Some(v) = v {
-            if env_get(cfg.env.as_deref().unwrap_or(&[]), k).is_none() {
-                env.push(format!("{k}={v}"));
-            }
-            args_text.push(format!("{k}={v}"));
+        if let Some(v) = v
+            && env_get(cfg.env.as_deref().unwrap_or(&[]), k).is_none()
+        {
+            env.push(format!("{k}={v}"));
         }
     }
     let mut mounts = Vec::new();
@@ -1696,15 +1769,79 @@ async fn run_step<B: Backend>(
         .map_err(|e| BuildError::internal(e.to_string()));
     cleanup(sh.clone(), cid).await;
     let layer = layer??;
+    let by = run_created_by(&cfg, &run.scope, r);
+    Ok(next_state(&parent, cfg, Some(layer), by, created))
+}
+
+/// The history line of a COPY/ADD, as the legacy builder writes it:
+/// `/bin/sh -c #(nop) COPY file:<content key> in /dest `.
+fn copy_created_by(cfg: &ContainerConfig, kind: &Kind, c: &Copy, key: &str) -> String {
+    let what = if c.sources.len() + c.heredocs.len() > 1 {
+        "multi"
+    } else if c.sources.first().is_some_and(|s| s.ends_with('/')) {
+        "dir"
+    } else {
+        "file"
+    };
+    format!(
+        "{} #(nop) {} {what}:{key} in {} ",
+        shell_of(cfg).join(" "),
+        kind.keyword(),
+        c.dest
+    )
+}
+
+/// The history line of a RUN: the build args in scope (`|2 A=1 B=2 `) and the command.
+fn run_created_by(cfg: &ContainerConfig, scope: &Scope, r: &Run) -> String {
+    let args: Vec<String> = scope
+        .args
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+        .collect();
     let mut by = String::new();
-    if !args_text.is_empty() {
-        by.push_str(&format!("|{} {} ", args_text.len(), args_text.join(" ")));
+    if !args.is_empty() {
+        by.push_str(&format!("|{} {} ", args.len(), args.join(" ")));
     }
     by.push_str(&match &r.command {
-        Command::Shell(_) => argv.join(" "),
+        Command::Shell(_) => command_argv(cfg, &r.command).join(" "),
         Command::Exec(v) => go_quoted(v),
     });
-    Ok(next_state(&parent, cfg, Some(layer), by, created))
+    by
+}
+
+/// A step's result from a `--cache-from` image, as the legacy builder finds one: an image
+/// whose history and layers begin exactly as the parent state's, and whose next history line
+/// is the one this step writes, adding a layer. The step's config is computed here; the layer
+/// (and its time) come from the image.
+fn from_cache_images(
+    images: &[State],
+    parent: &State,
+    created_by: &str,
+) -> Option<(Descriptor, Digest, String)> {
+    let h = parent.config.history.len();
+    let n = parent.layers.len();
+    images.iter().find_map(|img| {
+        let hist = &img.config.history;
+        let diffs = &img.config.rootfs.diff_ids;
+        if hist.len() <= h || diffs.len() <= n || img.layers.len() != diffs.len() {
+            return None;
+        }
+        let same_prefix = hist[..h].iter().zip(&parent.config.history).all(|(a, b)| {
+            a.created_by == b.created_by
+                && a.empty_layer.unwrap_or(false) == b.empty_layer.unwrap_or(false)
+        }) && diffs[..n] == parent.config.rootfs.diff_ids[..];
+        let next = &hist[h];
+        (same_prefix
+            && next.created_by.as_deref() == Some(created_by)
+            && !next.empty_layer.unwrap_or(false))
+        .then(|| {
+            (
+                img.layers[n].clone(),
+                diffs[n].clone(),
+                next.created.clone().unwrap_or_default(),
+            )
+        })
+    })
 }
 
 /// Elapsed seconds since `start`, for progress.

@@ -38,6 +38,15 @@ impl Engine {
     }
 }
 
+/// The label that marks a build step's container (removed at daemon start if a build was
+/// interrupted).
+pub const STEP_LABEL: &str = "com.wharf.build.step";
+
+/// Whether a container is a build step's.
+pub fn is_step_container(c: &crate::container::Container) -> bool {
+    c.with(|r| r.config["Labels"][STEP_LABEL].is_string())
+}
+
 fn internal(e: impl std::fmt::Display) -> BuildError {
     BuildError::internal(e.to_string())
 }
@@ -83,6 +92,7 @@ fn create_body(req: &RunRequest) -> Value {
         "AttachStdout": true,
         "AttachStderr": true,
         "Healthcheck": {"Test": ["NONE"]},
+        "Labels": {STEP_LABEL: "true"},
         "HostConfig": host,
     })
 }

@@ -674,6 +674,25 @@ impl Engine {
             })
             .await;
         }
+        // Steps of builds the daemon's end interrupted, and their scratch snapshots.
+        for c in self.containers() {
+            if crate::build::is_step_container(&c) {
+                tracing::info!("removing {}, a step of an interrupted build", c.id);
+                let _ = self.remove(&c, true, true).await;
+            }
+        }
+        {
+            let layers = self.layers.clone();
+            let _ = blocking(move || {
+                for s in layers.snapshots().unwrap_or_default() {
+                    if s.key.starts_with(build::exec::SCRATCH_PREFIX) {
+                        let _ = layers.remove(&s.key);
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        }
         for c in self.containers() {
             let (running, restarting, dead) =
                 c.with(|r| (r.state.running, r.state.restarting, r.state.dead));

@@ -452,6 +452,34 @@ fn same_context_gives_the_same_digests_on_fresh_roots() {
     assert_eq!(a.inspect(&ie)["Created"], "1970-01-02T00:00:00Z");
     let ie2 = build(&b, &cb, &["--build-arg", "SOURCE_DATE_EPOCH=86400"]);
     assert_eq!(ie, ie2);
+
+    // --cache-from: with the build cache gone, an image's history and layers serve as cache.
+    b.docker_ok(&["tag", &ib, "repro:prev"]);
+    let pruned = b.docker(&["builder", "prune", "-af"]);
+    assert!(pruned.status.success(), "{}", all(&pruned));
+    let out = docker_in_dir(
+        &b,
+        &cb,
+        &[
+            "build",
+            "--cache-from",
+            "repro:prev",
+            "-t",
+            "repro:next",
+            ".",
+        ],
+    );
+    let text = all(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        !text.contains("Running in"),
+        "RUN ran despite --cache-from:\n{text}"
+    );
+    assert!(text.matches("Using cache").count() >= 2, "{text}");
+    assert_eq!(
+        b.inspect("repro:next")["RootFS"]["Layers"],
+        b.inspect("repro:prev")["RootFS"]["Layers"]
+    );
 }
 
 #[test]
