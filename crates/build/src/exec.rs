@@ -392,7 +392,46 @@ fn meta_value(df: &Dockerfile, opts: &Options, key: &str) -> Option<String> {
             vals.insert(d.name.clone(), v);
         }
     }
-    vals.get(key).cloned().flatten()
+    match vals.get(key) {
+        Some(v) => v.clone(),
+        None => platform_arg(key),
+    }
+}
+
+/// The automatic platform args BuildKit defines (`TARGETARCH`, `BUILDPLATFORM`, …): this
+/// machine's platform, as Wharf builds only for it.
+fn platform_arg(key: &str) -> Option<String> {
+    let p = image::spec::Platform::host();
+    let variant = p.variant.clone().unwrap_or_default();
+    let full = match &p.variant {
+        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+        None => format!("{}/{}", p.os, p.architecture),
+    };
+    let what = key
+        .strip_prefix("TARGET")
+        .or_else(|| key.strip_prefix("BUILD"))?;
+    Some(match what {
+        "PLATFORM" => full,
+        "OS" => p.os,
+        "ARCH" => p.architecture,
+        "VARIANT" => variant,
+        _ => return None,
+    })
+}
+
+/// `FROM --platform=…` against the base image's platform: Wharf builds for this machine and
+/// cannot pull another platform's image, so a mismatch is dockerd's error.
+fn check_platform(wanted: &str, name: &str, st: &State) -> Result<(), BuildError> {
+    let mut parts = wanted.split('/');
+    let (os, arch) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let cfg = &st.config;
+    if os == cfg.os && (arch.is_empty() || arch == cfg.architecture) {
+        return Ok(());
+    }
+    Err(BuildError::invalid(format!(
+        "image with reference {name} was found but its platform ({}/{}) does not match the specified platform ({wanted})",
+        cfg.os, cfg.architecture
+    )))
 }
 
 /// Runs a build to the final image (recorded untagged in the image store).
@@ -768,12 +807,19 @@ async fn run_stage<B: Backend>(sh: &Arc<Shared<B>>, s: usize) -> Result<State, B
         Base::Stage(j) => Some(stage_result(sh, *j).await?),
         Base::Image(name) => {
             let stores = sh.stores.clone();
-            let name = name.clone();
-            Some(
-                tokio::task::spawn_blocking(move || image_state(&stores, &name))
-                    .await
-                    .map_err(|e| BuildError::internal(e.to_string()))??,
-            )
+            let n = name.clone();
+            let st = tokio::task::spawn_blocking(move || image_state(&stores, &n))
+                .await
+                .map_err(|e| BuildError::internal(e.to_string()))??;
+            if let Some(p) = &stage.platform {
+                let lookup = |k: &str| meta_value(&sh.df, &sh.opts, k);
+                let wanted = dockerfile::expand_word(p, sh.df.escape, &lookup)
+                    .map_err(|e| BuildError::invalid(e.message))?;
+                if !wanted.is_empty() {
+                    check_platform(&wanted, name, &st)?;
+                }
+            }
+            Some(st)
         }
     };
     let len = stage.instructions.len() + 1;
@@ -1872,6 +1918,33 @@ mod tests {
         assert!(valid_signal("9"));
         assert!(valid_signal("SIGRTMIN+3"));
         assert!(!valid_signal("SIGFOO"));
+    }
+
+    #[test]
+    fn platform_args_are_this_machines() {
+        let host = image::spec::Platform::host();
+        assert_eq!(platform_arg("TARGETARCH"), Some(host.architecture.clone()));
+        assert_eq!(platform_arg("BUILDOS"), Some("linux".to_string()));
+        assert!(
+            platform_arg("TARGETPLATFORM")
+                .is_some_and(|p| p.starts_with(&format!("linux/{}", host.architecture)))
+        );
+        assert_eq!(platform_arg("TARGETFOO"), None);
+        assert_eq!(platform_arg("PATH"), None);
+        let st = State::new(
+            ImageConfig {
+                os: "linux".into(),
+                architecture: host.architecture.clone(),
+                ..Default::default()
+            },
+            Vec::new(),
+        );
+        assert!(check_platform(&format!("linux/{}", host.architecture), "x", &st).is_ok());
+        let e = check_platform("linux/s390x", "x", &st).expect_err("mismatch");
+        assert!(
+            e.message
+                .contains("does not match the specified platform (linux/s390x)")
+        );
     }
 
     #[test]
