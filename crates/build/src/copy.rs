@@ -346,14 +346,22 @@ struct Resolver<'a, 'b> {
     exclude: Matcher,
 }
 
+/// An I/O failure of `req`'s instruction while doing `what`.
+fn io_error<'r>(
+    req: &'r CopyRequest<'_>,
+    what: String,
+) -> impl FnOnce(io::Error) -> CopyError + use<'r> {
+    let instruction = instr(req);
+    move |source| CopyError::Io {
+        instruction,
+        what,
+        source,
+    }
+}
+
 impl Resolver<'_, '_> {
     fn io(&self, what: String) -> impl FnOnce(io::Error) -> CopyError + use<'_> {
-        let instruction = instr(self.req);
-        move |source| CopyError::Io {
-            instruction,
-            what,
-            source,
-        }
+        io_error(self.req, what)
     }
 
     /// Paths (relative to the source root, unresolved) matching a glob.
@@ -800,12 +808,7 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn io(&self, what: String) -> impl FnOnce(io::Error) -> CopyError + use<'_> {
-        let instruction = instr(self.req);
-        move |source| CopyError::Io {
-            instruction,
-            what,
-            source,
-        }
+        io_error(self.req, what)
     }
 
     fn mtime(&self, t: i64) -> i64 {

@@ -1040,16 +1040,7 @@ async fn step<B: Backend>(
             .all(|l| sh.stores.content.contains(&l.digest))
     {
         let st = State::from_bytes(bytes, entry.layers)?;
-        apply_scope_effects(run, &kind);
-        run.state = st;
-        sh.info(id, " ---> Using cache");
-        sh.info(id, format!(" ---> {}", short(&run.state.id)));
-        sh.counters.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
-        sh.emit(Event::Done {
-            id,
-            cached: true,
-            state: Some(run.state.id.clone()),
-        });
+        take_cached(sh, run, &kind, id, st);
         return Ok(());
     }
     if !sh.opts.no_cache && !sh.cache_from.is_empty() {
@@ -1071,16 +1062,7 @@ async fn step<B: Backend>(
                 by,
                 created,
             );
-            apply_scope_effects(run, &kind);
-            run.state = st;
-            sh.info(id, " ---> Using cache");
-            sh.info(id, format!(" ---> {}", short(&run.state.id)));
-            sh.counters.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
-            sh.emit(Event::Done {
-                id,
-                cached: true,
-                state: Some(run.state.id.clone()),
-            });
+            take_cached(sh, run, &kind, id, st);
             return Ok(());
         }
     }
@@ -1132,6 +1114,20 @@ async fn step<B: Backend>(
         state: Some(run.state.id.clone()),
     });
     Ok(())
+}
+
+/// A step's result taken from a cache: the stage moves on to it and the hit is reported.
+fn take_cached<B: Backend>(sh: &Shared<B>, run: &mut StageRun, kind: &Kind, id: usize, st: State) {
+    apply_scope_effects(run, kind);
+    run.state = st;
+    sh.info(id, " ---> Using cache");
+    sh.info(id, format!(" ---> {}", short(&run.state.id)));
+    sh.counters.lock().unwrap_or_else(|e| e.into_inner()).0 += 1;
+    sh.emit(Event::Done {
+        id,
+        cached: true,
+        state: Some(run.state.id.clone()),
+    });
 }
 
 /// Effects on the stage's bookkeeping that a cached step must have too.
