@@ -23,7 +23,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from engine import DOCKER, Engine, cleanup, pct, sh, time_one, wait_socket  # noqa: E402
+from engine import (DOCKER, busybox_tarball, cleanup, pct, sh, start_dockerd_in_netns,  # noqa: E402
+                    start_wharf_isolated, time_one)
 
 NETNS = "wbb-dockerd"
 DOCKER20 = "/usr/bin/docker"
@@ -49,12 +50,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="wbb-", dir="/tmp")
     procs, engines, netns_made = [], [], False
     try:
-        rootfs = os.path.join(tmp, "rootfs")
-        sh("sh", "scripts/busybox-rootfs.sh", rootfs, stdout=subprocess.DEVNULL)
-        tarball = os.path.join(tmp, "busybox.tar")
-        sh("tar", "-C", rootfs, "-cf", tarball, ".")
-        resolv = os.path.join(tmp, "resolv.conf")
-        open(resolv, "w").write("nameserver 127.0.0.1\n")
+        tarball = busybox_tarball(tmp)
         ctx = os.path.join(tmp, "buildctx")
         os.makedirs(ctx)
         with open(os.path.join(ctx, "big.bin"), "wb") as f:
@@ -63,30 +59,14 @@ def main():
         app = os.path.join(ctx, "app.txt")
         open(app, "w").write("v1\n")
 
-        sock = os.path.join(tmp, "wharf.sock")
-        p = subprocess.Popen([args.wharf, "daemon", "--data-root", os.path.join(tmp, "wdata"),
-                              "--exec-root", os.path.join(tmp, "wexec"), "-H", "unix://" + sock,
-                              "--bridge", "wbb0", "--nft-table", "wbb", "--resolv-conf", resolv,
-                              "--default-address-pool", "base=10.123.0.0/16,size=24", "--log-level", "warn"],
-                             stderr=open(os.path.join(tmp, "wharf.log"), "w"))
-        procs.append(p)
-        wait_socket(sock, p, "wharf daemon")
-        wharf = Engine("wharf", sock, p)
+        wharf = start_wharf_isolated(args.wharf, tmp, "wbb")
+        procs.append(wharf.proc)
         engines.append(wharf)
         dockerd = None
         if not args.no_dockerd and shutil.which("dockerd") and os.path.exists(DOCKER20):
-            sh("ip", "netns", "add", NETNS)
             netns_made = True
-            sh("ip", "-n", NETNS, "link", "set", "lo", "up")
-            dsock = os.path.join(tmp, "dockerd.sock")
-            d = os.path.join(tmp, "docker")
-            p = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, "dockerd", "--data-root", d + "/data",
-                                  "--exec-root", d + "/exec", "-H", "unix://" + dsock, "--pidfile", d + "/pid",
-                                  "--containerd-namespace", "wbb", "--containerd-plugins-namespace", "wbbp"],
-                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "dockerd.log"), "w"))
-            procs.append(p)
-            wait_socket(dsock, p, "dockerd", timeout=60)
-            dockerd = Engine("dockerd", dsock, p)
+            dockerd = start_dockerd_in_netns(tmp, NETNS)
+            procs.append(dockerd.proc)
             engines.append(dockerd)
         for e in engines:
             e.docker("import", "-c", 'CMD ["/bin/sh"]', tarball, "busybox")

@@ -105,6 +105,53 @@ def cleanup(engines, procs, tmp):
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+def busybox_tarball(tmp):
+    """The busybox rootfs (scripts/busybox-rootfs.sh) as a tar in `tmp`; returns its path."""
+    rootfs = os.path.join(tmp, "rootfs")
+    sh("sh", "scripts/busybox-rootfs.sh", rootfs, stdout=subprocess.DEVNULL)
+    tarball = os.path.join(tmp, "busybox.tar")
+    sh("tar", "-C", rootfs, "-cf", tarball, ".")
+    return tarball
+
+
+def start_wharf_isolated(wharf, tmp, name):
+    """`wharf daemon` with roots under `tmp` and a bridge (`<name>0`), nftables table (`name`),
+    address pool (10.123.0.0/16) and loopback-only resolv.conf of its own. Returns the Engine."""
+    resolv = os.path.join(tmp, "resolv.conf")
+    open(resolv, "w").write("nameserver 127.0.0.1\n")
+    sock = os.path.join(tmp, "wharf.sock")
+    p = subprocess.Popen([wharf, "daemon", "--data-root", os.path.join(tmp, "wdata"),
+                          "--exec-root", os.path.join(tmp, "wexec"), "-H", "unix://" + sock,
+                          "--bridge", name + "0", "--nft-table", name, "--resolv-conf", resolv,
+                          "--default-address-pool", "base=10.123.0.0/16,size=24", "--log-level", "warn"],
+                         stderr=open(os.path.join(tmp, "wharf.log"), "w"))
+    wait_socket(sock, p, "wharf daemon")
+    return Engine("wharf", sock, p)
+
+
+def start_dockerd_in_netns(tmp, netns):
+    """Debian's dockerd with roots under `tmp`, inside network namespace `netns` (made here; the
+    caller deletes it), so its docker0, iptables rules and forwarding never touch the host's.
+    nsenter joins only the network namespace: `ip netns exec` would remount /sys and hide the
+    cgroup hierarchies from dockerd. Returns the Engine."""
+    sh("ip", "netns", "add", netns)
+    sh("ip", "-n", netns, "link", "set", "lo", "up")
+    dsock = os.path.join(tmp, "dockerd.sock")
+    d = os.path.join(tmp, "docker")
+    log = os.path.join(tmp, "dockerd.log")
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/" + netns, "dockerd", "--data-root", d + "/data",
+                          "--exec-root", d + "/exec", "-H", "unix://" + dsock, "--pidfile", d + "/pid",
+                          "--containerd-namespace", netns, "--containerd-plugins-namespace", netns + "p"],
+                         stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    try:
+        wait_socket(dsock, p, "dockerd", timeout=60)
+    except SystemExit:
+        print(open(log).read()[-2000:])
+        p.kill()
+        raise
+    return Engine("dockerd", dsock, p)
+
+
 def throughput(engine, n, parallel, run_cmd):
     """n detached containers, `parallel` at a time: seconds until all run, then seconds to rm."""
     t = time.perf_counter()

@@ -25,7 +25,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from engine import DOCKER, Engine, cleanup, pct, sh, time_one, wait_socket  # noqa: E402
+from engine import (DOCKER, busybox_tarball, cleanup, pct, sh, start_dockerd_in_netns,  # noqa: E402
+                    start_wharf_isolated, time_one)
 
 NETNS = "wnb-dockerd"
 
@@ -76,43 +77,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="wnb-", dir="/tmp")
     procs, engines, netns_made = [], [], False
     try:
-        rootfs = os.path.join(tmp, "rootfs")
-        sh("sh", "scripts/busybox-rootfs.sh", rootfs, stdout=subprocess.DEVNULL)
-        tarball = os.path.join(tmp, "busybox.tar")
-        sh("tar", "-C", rootfs, "-cf", tarball, ".")
-        resolv = os.path.join(tmp, "resolv.conf")
-        open(resolv, "w").write("nameserver 127.0.0.1\n")
-
-        sock = os.path.join(tmp, "wharf.sock")
-        p = subprocess.Popen([args.wharf, "daemon", "--data-root", os.path.join(tmp, "wdata"),
-                              "--exec-root", os.path.join(tmp, "wexec"), "-H", "unix://" + sock,
-                              "--bridge", "wnb0", "--nft-table", "wnb", "--resolv-conf", resolv,
-                              "--default-address-pool", "base=10.123.0.0/16,size=24", "--log-level", "warn"],
-                             stderr=open(os.path.join(tmp, "wharf.log"), "w"))
-        procs.append(p)
-        wait_socket(sock, p, "wharf daemon")
-        wharf = Engine("wharf", sock, p)
+        tarball = busybox_tarball(tmp)
+        wharf = start_wharf_isolated(args.wharf, tmp, "wnb")
+        procs.append(wharf.proc)
         engines.append(wharf)
-        dockerd = None
         if not args.no_dockerd and shutil.which("dockerd"):
-            sh("ip", "netns", "add", NETNS)
             netns_made = True
-            sh("ip", "-n", NETNS, "link", "set", "lo", "up")
-            dsock = os.path.join(tmp, "dockerd.sock")
-            d = os.path.join(tmp, "docker")
-            # nsenter joins only the network namespace (ip netns exec would remount /sys and hide
-            # the cgroup hierarchies from dockerd).
-            p = subprocess.Popen(["nsenter", "--net=/run/netns/" + NETNS, "dockerd", "--data-root", d + "/data",
-                                  "--exec-root", d + "/exec", "-H", "unix://" + dsock, "--pidfile", d + "/pid",
-                                  "--containerd-namespace", "wnb", "--containerd-plugins-namespace", "wnbp"],
-                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "dockerd.log"), "w"))
-            procs.append(p)
-            try:
-                wait_socket(dsock, p, "dockerd", timeout=60)
-            except SystemExit:
-                print(open(os.path.join(tmp, "dockerd.log")).read()[-2000:])
-                raise
-            dockerd = Engine("dockerd", dsock, p)
+            dockerd = start_dockerd_in_netns(tmp, NETNS)
+            procs.append(dockerd.proc)
             engines.append(dockerd)
         for e in engines:
             e.docker("import", "-c", 'CMD ["/bin/sh"]', tarball, "busybox")

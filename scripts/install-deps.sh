@@ -1,6 +1,7 @@
 #!/bin/sh
 # Debian packages Wharf needs to build and test on a fresh bookworm machine (run as root).
 #   libseccomp-dev, pkg-config  the runtime links libseccomp (without it seccomp would be ignored)
+#   gcc                         cargo links with cc; the blake3 crate assembles its SIMD code
 #   busybox-static              the test image (scripts/busybox-rootfs.sh)
 #   procps                      `wharf oci ps` and `docker top` run ps
 #   tini                        `run --init` binds tini-static in as docker-init, as dockerd does
@@ -13,7 +14,7 @@
 #   python3-docker              the Python `docker` package, if pip's is not installed
 set -eu
 need=""
-for p in libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io nftables iproute2; do
+for p in gcc libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io nftables iproute2; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 python3 -c 'import docker' 2>/dev/null || need="$need python3-docker"

@@ -759,28 +759,40 @@ fn resolve_chown(rootfs: &Path, chown: &str) -> Result<(u32, u32), CopyError> {
             )));
         }
     };
-    let lookup = |file: &str, name: &str, field: usize, what: &str| -> Result<u32, String> {
-        if let Ok(id) = name.parse::<u32>() {
-            return Ok(id);
-        }
-        let path = snapshot::resolve_in_root(rootfs, file)
-            .map_err(|e| format!("can't resolve {file} path in container rootfs: {e}"))?;
-        let text = fs::read_to_string(&path).map_err(|e| format!("open {file}: {e}"))?;
-        for l in text.lines() {
-            let cols: Vec<&str> = l.split(':').collect();
-            if cols.first() == Some(&name) {
-                if let Some(id) = cols.get(field).and_then(|v| v.trim().parse::<u32>().ok()) {
-                    return Ok(id);
-                }
-            }
-        }
-        Err(format!("no such {what}: {name}"))
-    };
-    let uid = lookup("/etc/passwd", user, 2, "user")
+    let uid = lookup_id(rootfs, "/etc/passwd", user, 2, "user")
         .map_err(|e| CopyError::Chown(format!("can't find uid for user {user}: {e}")))?;
-    let gid = lookup("/etc/group", group, 2, "group")
+    let gid = lookup_id(rootfs, "/etc/group", group, 2, "group")
         .map_err(|e| CopyError::Chown(format!("can't find gid for group {group}: {e}")))?;
     Ok((uid, gid))
+}
+
+/// A numeric column of the line for `name` in a root's passwd-style `file` (`name` itself
+/// when it is a number): `field` 2 is the uid or gid, 3 a user's primary gid.
+pub(crate) fn lookup_id(
+    rootfs: &Path,
+    file: &str,
+    name: &str,
+    field: usize,
+    what: &str,
+) -> Result<u32, String> {
+    if field == 2
+        && let Ok(id) = name.parse::<u32>()
+    {
+        return Ok(id);
+    }
+    let path = snapshot::resolve_in_root(rootfs, file)
+        .map_err(|e| format!("can't resolve {file} path in container rootfs: {e}"))?;
+    let text = fs::read_to_string(&path).map_err(|e| format!("open {file}: {e}"))?;
+    let key_col = if name.parse::<u32>().is_ok() { 2 } else { 0 };
+    for l in text.lines() {
+        let cols: Vec<&str> = l.split(':').collect();
+        if cols.get(key_col) == Some(&name)
+            && let Some(id) = cols.get(field).and_then(|v| v.trim().parse::<u32>().ok())
+        {
+            return Ok(id);
+        }
+    }
+    Err(format!("no such {what}: {name}"))
 }
 
 fn system_time(secs: i64) -> SystemTime {

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use image::spec::{ContainerConfig, EmptyObject, HealthConfig, History, ImageConfig};
 use image::{ContentStore, Descriptor, Digest, ImageStore};
 use sha2::{Digest as _, Sha256};
@@ -616,22 +616,24 @@ fn image_state(stores: &Stores, name: &str) -> Result<State, BuildError> {
 
 /// Makes sure the state's layers are unpacked; returns the top chain ID.
 fn unpack(stores: &Stores, st: &State) -> Result<Option<String>, BuildError> {
-    let mut parent: Option<String> = None;
-    for (blob, diff_id) in st.layers.iter().zip(&st.config.rootfs.diff_ids) {
-        let chain = snapshot::chain_id(parent.as_deref(), diff_id.as_str());
-        if !stores.layers.exists(&chain) {
-            let r = stores
-                .content
-                .open_blob(&blob.digest)
-                .map_err(|e| BuildError::internal(format!("layer {}: {e}", blob.digest)))?;
-            stores
-                .layers
-                .apply(parent.as_deref(), r, Some(diff_id.as_str()))
-                .map_err(|e| BuildError::internal(format!("unpacking {}: {e}", blob.digest)))?;
-        }
-        parent = Some(chain);
-    }
-    Ok(parent)
+    let diff_ids: Vec<&str> = st
+        .config
+        .rootfs
+        .diff_ids
+        .iter()
+        .map(|d| d.as_str())
+        .collect();
+    stores
+        .layers
+        .apply_stack(&diff_ids, |i| {
+            stores.content.open_blob(&st.layers[i].digest)
+        })
+        .map_err(|e| match e {
+            snapshot::StackError::Open(e) => BuildError::internal(format!("opening a layer: {e}")),
+            snapshot::StackError::Layer(e) => {
+                BuildError::internal(format!("unpacking a layer: {e}"))
+            }
+        })
 }
 
 /// A scratch snapshot on a state, removed when dropped.
@@ -666,11 +668,7 @@ impl Drop for Scratch {
 }
 
 fn random_hex() -> String {
-    let mut b = [0u8; 8];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut b);
-    }
-    hex::encode(b)
+    format!("{:016x}", rand::random::<u64>())
 }
 
 /// Turns a snapshot's changes into a layer on top of `st`: the diff (mtimes clamped to the
@@ -1453,7 +1451,7 @@ async fn execute<B: Backend>(
             } else {
                 format!("{}/{w}", current.trim_end_matches('/'))
             };
-            let path = clean_path(&joined);
+            let path = crate::ignore::clean_path(&joined);
             cfg.working_dir = Some(path.clone());
             let stores = sh.stores.clone();
             let st = parent.clone();
@@ -1524,20 +1522,6 @@ async fn execute<B: Backend>(
     }
 }
 
-fn clean_path(p: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
-}
-
 /// `mkdir -p` inside a root, the new directories owned by `user` (resolved in the root's
 /// passwd/group files; root when empty or unknown as a name Docker would also refuse later).
 fn mkdir_owned(root: &Path, path: &str, user: &str) -> Result<(), BuildError> {
@@ -1560,7 +1544,9 @@ fn mkdir_owned(root: &Path, path: &str, user: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-/// `user[:group]` as uid and gid, by the root's `/etc/passwd` and `/etc/group`.
+/// `user[:group]` as uid and gid, by the root's `/etc/passwd` and `/etc/group` (a user
+/// without a group gets its primary group; an unknown name is root, as for dockerd's working
+/// directory).
 fn resolve_user(root: &Path, user: &str) -> (u32, u32) {
     if user.is_empty() {
         return (0, 0);
@@ -1569,40 +1555,10 @@ fn resolve_user(root: &Path, user: &str) -> (u32, u32) {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
     };
-    let read = |f: &str| {
-        snapshot::resolve_in_root(root, f)
-            .ok()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default()
-    };
-    let passwd = read("/etc/passwd");
-    let (uid, primary) = match u.parse::<u32>() {
-        Ok(n) => (
-            n,
-            passwd
-                .lines()
-                .find(|l| l.split(':').nth(2) == Some(u))
-                .and_then(|l| l.split(':').nth(3)?.parse().ok())
-                .unwrap_or(0),
-        ),
-        Err(_) => passwd
-            .lines()
-            .find(|l| l.split(':').next() == Some(u))
-            .and_then(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
-            })
-            .unwrap_or((0, 0)),
-    };
+    let uid = crate::copy::lookup_id(root, "/etc/passwd", u, 2, "user").unwrap_or(0);
     let gid = match g {
-        None => primary,
-        Some(g) => g.parse::<u32>().unwrap_or_else(|_| {
-            read("/etc/group")
-                .lines()
-                .find(|l| l.split(':').next() == Some(g))
-                .and_then(|l| l.split(':').nth(2)?.parse().ok())
-                .unwrap_or(0)
-        }),
+        Some(g) => crate::copy::lookup_id(root, "/etc/group", g, 2, "group").unwrap_or(0),
+        None => crate::copy::lookup_id(root, "/etc/passwd", u, 3, "user").unwrap_or(0),
     };
     (uid, gid)
 }
@@ -1886,16 +1842,6 @@ fn from_cache_images(
     })
 }
 
-/// Elapsed seconds since `start`, for progress.
-pub fn since(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64()
-}
-
-/// The time a build starts its history entries at, for tests.
-pub fn epoch_time(epoch: i64) -> Option<DateTime<Utc>> {
-    Utc.timestamp_opt(epoch, 0).single()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1950,8 +1896,6 @@ mod tests {
         env_set(&mut env, "C", "4");
         assert_eq!(env, vec!["A=3", "B=2", "C=4"]);
         assert_eq!(env_get(&env, "B"), Some("2"));
-        assert_eq!(clean_path("/a/./b/../c/"), "/a/c");
-        assert_eq!(clean_path("/../x"), "/x");
         assert_eq!(
             go_quoted(&["cat".into(), "/a b".into()]),
             r#"["cat" "/a b"]"#

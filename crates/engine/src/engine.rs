@@ -264,18 +264,13 @@ pub(crate) fn unpack_layers(
     layers: &snapshot::LayerStore,
     stack: &[(image::Digest, image::Digest)],
 ) -> Result<Option<String>> {
-    let mut parent: Option<String> = None;
-    for (blob, diff_id) in stack {
-        let chain = snapshot::chain_id(parent.as_deref(), diff_id.as_str());
-        if !layers.exists(&chain) {
-            let reader = content.open_blob(blob).map_err(image_error)?;
-            layers
-                .apply(parent.as_deref(), reader, Some(diff_id.as_str()))
-                .map_err(layer_error)?;
-        }
-        parent = Some(chain);
-    }
-    Ok(parent)
+    let diff_ids: Vec<&str> = stack.iter().map(|(_, d)| d.as_str()).collect();
+    layers
+        .apply_stack(&diff_ids, |i| content.open_blob(&stack[i].0))
+        .map_err(|e| match e {
+            snapshot::StackError::Open(e) => image_error(e),
+            snapshot::StackError::Layer(e) => layer_error(e),
+        })
 }
 
 /// The chain id of the top of a stack of layers with these diff ids.

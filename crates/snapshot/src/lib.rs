@@ -64,7 +64,7 @@ mod walk;
 
 pub use copy::{PathStat, archive_path, extract_into, resolve_in_root, stat_path};
 pub use error::{Error, ErrorKind, Result};
-pub use store::{Change, ChangeKind, LayerInfo, LayerStore, SnapshotInfo, chain_id};
+pub use store::{Change, ChangeKind, LayerInfo, LayerStore, SnapshotInfo, StackError, chain_id};
 
 #[cfg(test)]
 mod tests;

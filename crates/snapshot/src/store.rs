@@ -30,6 +30,16 @@ pub fn chain_id(parent: Option<&str>, diff_id: &str) -> String {
     }
 }
 
+/// Why [`LayerStore::apply_stack`] failed: a layer's tar could not be opened, or unpacking
+/// it failed.
+#[derive(Debug)]
+pub enum StackError<E> {
+    /// The caller's `open` failed.
+    Open(E),
+    /// Unpacking failed.
+    Layer(Error),
+}
+
 /// One unpacked layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerInfo {
@@ -391,6 +401,26 @@ impl LayerStore {
                 e,
             )),
         }
+    }
+
+    /// Makes sure every layer of a stack (diff IDs, base first) is unpacked, opening a
+    /// layer's tar with `open(index)` only when it is missing; returns the top chain ID.
+    pub fn apply_stack<R: Read, E>(
+        &self,
+        diff_ids: &[&str],
+        mut open: impl FnMut(usize) -> std::result::Result<R, E>,
+    ) -> std::result::Result<Option<String>, StackError<E>> {
+        let mut parent: Option<String> = None;
+        for (i, diff_id) in diff_ids.iter().enumerate() {
+            let chain = chain_id(parent.as_deref(), diff_id);
+            if !self.exists(&chain) {
+                let reader = open(i).map_err(StackError::Open)?;
+                self.apply(parent.as_deref(), reader, Some(diff_id))
+                    .map_err(StackError::Layer)?;
+            }
+            parent = Some(chain);
+        }
+        Ok(parent)
     }
 
     fn children_of(&self, chain_id: &str, layers: &[LayerInfo]) -> Option<String> {

@@ -561,7 +561,7 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing_behind() {
         "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\nCOPY --from=a /x /x\n",
         &[],
     );
-    assert!(e.contains("circular") || e.contains("b"), "{e}");
+    assert!(e.contains("circular dependency detected on stage"), "{e}");
     // A failing RUN: its output shown, its exit code reported, the steps before it cached.
     let e = case(
         "fails",
@@ -584,10 +584,7 @@ fn bad_input_gets_dockers_errors_and_leaves_nothing_behind() {
     // No container or mount is left by the failures.
     let ps = d.docker_ok(&["ps", "-aq"]);
     assert_eq!(ps.trim(), "", "containers left: {ps}");
-    let left: Vec<PathBuf> = mounts_under(&d.data_root)
-        .into_iter()
-        .filter(|m| !m.starts_with(d.data_root.join("netns")))
-        .collect();
+    let left: Vec<PathBuf> = mounts_under(&d.data_root);
     assert!(left.is_empty(), "mounts left: {left:?}");
     // The images the daemon had are intact.
     d.docker_ok(&["run", "--rm", "busybox", "true"]);

@@ -17,7 +17,7 @@ mod tests;
 
 pub use ast::*;
 pub use expand::{expand_word, expand_words};
-pub use parser::{parse, parse_named, parse_trigger};
+pub use parser::{parse, parse_go_duration, parse_named, parse_trigger};
 
 /// A Dockerfile that Docker would refuse; the text is Docker's (for example
 /// `dockerfile parse error on line 3: unknown instruction: FOO`).

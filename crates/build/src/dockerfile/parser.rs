@@ -1316,7 +1316,7 @@ fn time_quote(s: &str) -> String {
 }
 
 /// Go's `time.ParseDuration`, in nanoseconds, with its error texts.
-pub(crate) fn parse_go_duration(orig: &str) -> Result<i64, String> {
+pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {}", time_quote(orig));
     let mut s = orig;
     let mut neg = false;

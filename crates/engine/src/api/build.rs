@@ -307,11 +307,7 @@ pub async fn prune(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
         Ok(removed)
     })
     .await?;
-    let before = engine.content.clone();
-    let size_before = blocking(move || Ok(blob_bytes(&before))).await?;
-    gc(engine).await;
-    let after = engine.content.clone();
-    let size_after = blocking(move || Ok(blob_bytes(&after))).await?;
+    let reclaimed = gc(engine).await;
     let ids: Vec<String> = removed
         .iter()
         .map(|k| k.key[..25.min(k.key.len())].to_string())
@@ -320,7 +316,7 @@ pub async fn prune(engine: &Arc<Engine>, req: &Req) -> Result<Resp> {
         200,
         &json!({
             "CachesDeleted": ids,
-            "SpaceReclaimed": size_before.saturating_sub(size_after),
+            "SpaceReclaimed": reclaimed,
         }),
     ))
 }
@@ -331,44 +327,7 @@ fn parse_until(v: &str) -> Result<chrono::DateTime<chrono::Utc>> {
     if let Some(t) = crate::logs::parse_time(v) {
         return Ok(t);
     }
-    let mut secs = 0f64;
-    let mut num = String::new();
-    let mut any = false;
-    let mut chars = v.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
-        }
-        let n: f64 = num
-            .parse()
-            .map_err(|_| Error::invalid(format!("invalid until filter: {v}")))?;
-        num.clear();
-        secs += n * match unit.as_str() {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => return Err(Error::invalid(format!("invalid until filter: {v}"))),
-        };
-        any = true;
-    }
-    if !num.is_empty() || !any {
-        return Err(Error::invalid(format!("invalid until filter: {v}")));
-    }
-    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
-}
-
-fn blob_bytes(content: &image::ContentStore) -> u64 {
-    content
-        .list()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|d| content.size(d).ok())
-        .sum()
+    let nanos = build::dockerfile::parse_go_duration(v)
+        .map_err(|e| Error::invalid(format!("invalid until filter: {v}: {e}")))?;
+    Ok(chrono::Utc::now() - chrono::Duration::nanoseconds(nanos))
 }

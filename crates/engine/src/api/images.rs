@@ -420,22 +420,23 @@ pub async fn remove(engine: &Arc<Engine>, name: &str, force: bool) -> Result<Val
     Ok(json!(out))
 }
 
-/// Removes blobs and layers no image or container refers to.
-pub async fn gc(engine: &Arc<Engine>) {
+/// Removes blobs and layers no image, container or build cache entry refers to; returns the
+/// bytes of blobs removed.
+pub async fn gc(engine: &Arc<Engine>) -> u64 {
     let store = engine.images.clone();
     let content = engine.content.clone();
     let layers = engine.layers.clone();
     let cache = engine.build_cache.clone();
     // Builds write blobs before their cache entries: wait for the step in flight.
     let _exclusive = engine.gc_lock.write().await;
-    let _ = blocking(move || {
+    blocking(move || {
         let mut keep = store.referenced_blobs();
         let cached = cache.list();
         for k in &cached {
             keep.insert(k.entry.config.clone());
             keep.extend(k.entry.layers.iter().map(|l| l.digest.clone()));
         }
-        content.gc(&keep).map_err(image_error)?;
+        let (_, reclaimed) = content.gc(&keep).map_err(image_error)?;
         let mut chains = HashSet::new();
         for rec in store.list() {
             if let Some(top) = top_chain(rec.diff_ids()) {
@@ -452,9 +453,13 @@ pub async fn gc(engine: &Arc<Engine>) {
             }
         }
         layers.gc(&chains).map_err(layer_error)?;
-        Ok(())
+        Ok(reclaimed)
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!("garbage collection: {e}");
+        0
+    })
 }
 
 /// Feeds a request body to blocking code as a `Read`.
