@@ -310,8 +310,12 @@ impl ShimClient {
                 Err(e) => (Err(e), None),
             }
         };
+        // A shim that exits closes its listening socket: a connection still in its backlog is
+        // reset rather than refused, which means the same.
         result.map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => self.gone(),
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionReset => self.gone(),
             _ => Error::Io {
                 op: "connect",
                 source,
