@@ -25,7 +25,7 @@ pub mod conformance;
 pub mod etcd;
 pub mod sqlite;
 
-// pub use compact::Compactor;
+pub use compact::Compactor;
 
 use std::pin::Pin;
 
