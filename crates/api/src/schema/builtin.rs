@@ -98,6 +98,7 @@ pub fn generate() -> BTreeMap<String, Value> {
     generator.subschema_for::<meta::Status>();
     generator.subschema_for::<meta::DeleteOptions>();
     generator.subschema_for::<meta::APIResourceList>();
+    generator.subschema_for::<meta::Patch>();
     generator.subschema_for::<meta::WatchEvent<()>>();
 
     let mut defs: BTreeMap<String, Value> = generator.take_definitions(true).into_iter().collect();
