@@ -404,10 +404,13 @@ const POD_SPEC: &str = "io.k8s.api.core.v1.PodSpec";
 const CONTAINER: &str = "io.k8s.api.core.v1.Container";
 const EPHEMERAL: &str = "io.k8s.api.core.v1.EphemeralContainer";
 
+/// One row of [`LIST_EXTENSIONS`]: schema name, property, the extensions to add to it.
+pub type ExtensionRow = (&'static str, &'static str, fn() -> Value);
+
 /// Extensions of (schema, property) from the upstream Go struct tags of the built-in types
 /// (`k8s.io/api`, `k8s.io/apimachinery`, `k8s.io/apiextensions-apiserver` at 1.33).
 /// Status `conditions` lists are handled by a rule instead (see `conditions`).
-pub static LIST_EXTENSIONS: &[(&str, &str, fn() -> Value)] = &[
+pub static LIST_EXTENSIONS: &[ExtensionRow] = &[
     // core/v1 PodSpec
     (POD_SPEC, "volumes", volumes),
     (POD_SPEC, "initContainers", containers),

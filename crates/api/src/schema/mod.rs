@@ -13,6 +13,7 @@
 //! [`Schemas`] is the lookup every user of schemas shares (patching, validation, OpenAPI).
 
 pub mod builtin;
+pub mod crd;
 pub mod openapi;
 pub mod validate;
 

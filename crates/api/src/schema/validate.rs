@@ -386,7 +386,6 @@ impl Walker<'_> {
             }
             Value::Number(n) => {
                 let x = n.as_f64().unwrap_or(0.0);
-                let shown = n.to_string();
                 let excl_max = is_true(s, "exclusiveMaximum");
                 let excl_min = is_true(s, "exclusiveMinimum");
                 if let Some(max) = num("maximum")
@@ -427,7 +426,6 @@ impl Walker<'_> {
                         format!("{at} in body should be a multiple of {}", fmt_num(m)),
                     ));
                 }
-                let _ = shown;
             }
             Value::Array(items) => {
                 if let Some(max) = uint("maxItems")
