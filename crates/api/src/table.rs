@@ -1421,7 +1421,7 @@ pub fn custom_cells(printer_columns: &[Value], obj: &Value, now: DateTime<Utc>) 
         let cell = match results.as_slice() {
             [] => Value::Null,
             [one] => cell_for(ty, one, now),
-            many => json!(many.iter().map(|v| plain(v)).collect::<Vec<_>>().join(" ")),
+            many => json!(many.iter().map(plain).collect::<Vec<_>>().join(" ")),
         };
         cells.push(cell);
     }

@@ -587,7 +587,7 @@ fn service(obj: &Value) -> Vec<FieldError> {
         );
         if !seen_ports.insert(key) {
             errs.push(FieldError::duplicate(
-                format!("{path}"),
+                path.clone(),
                 serde_json::json!({"port": p.get("port"), "protocol": p.get("protocol")}),
             ));
         }
@@ -960,14 +960,14 @@ fn validate_immutable(group: &str, kind: &str, old: &Value, new: &Value) -> Vec<
                 ));
             }
         }
-        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
-            if changed(old, new, "/roleRef") {
-                errs.push(FieldError::invalid(
-                    "roleRef",
-                    new.get("roleRef").cloned().unwrap_or(Value::Null),
-                    "cannot change roleRef",
-                ));
-            }
+        ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding")
+            if changed(old, new, "/roleRef") =>
+        {
+            errs.push(FieldError::invalid(
+                "roleRef",
+                new.get("roleRef").cloned().unwrap_or(Value::Null),
+                "cannot change roleRef",
+            ));
         }
         ("storage.k8s.io", "StorageClass") => {
             for f in [

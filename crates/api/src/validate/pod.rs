@@ -33,11 +33,8 @@ pub(super) fn port_number(
     required: bool,
 ) {
     match v.and_then(Value::as_i64) {
-        None | Some(0) => {
-            if required {
-                errs.push(FieldError::required(path, ""));
-            }
-        }
+        None | Some(0) if required => errs.push(FieldError::required(path, "")),
+        None | Some(0) => {}
         Some(n) if !(1..=65535).contains(&n) => {
             errs.push(FieldError::invalid(path, Value::from(n), PORT_RANGE))
         }
