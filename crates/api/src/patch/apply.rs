@@ -130,7 +130,7 @@ impl ApplyError {
                     .iter()
                     .map(|c| {
                         json!({
-                            "type": "FieldManagerConflict",
+                            "reason": "FieldManagerConflict",
                             "message": format!("conflict with {}", c.manager_display()),
                             "field": c.field,
                         })
@@ -631,6 +631,8 @@ mod tests {
                 "containers":{"type":"array","items":{"$ref":"#/components/schemas/t.Container"},
                               "x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["name"]},
                 "args":{"type":"array","items":{"type":"string"},"x-kubernetes-list-type":"atomic"},
+                "ports":{"type":"array","items":{"type":"object","properties":{"port":{"type":"integer"},"protocol":{"type":"string"}}},
+                         "x-kubernetes-list-type":"map","x-kubernetes-list-map-keys":["port","protocol"]},
                 "finalizers":{"type":"array","items":{"type":"string"},"x-kubernetes-list-type":"set"}}}),
         );
         m.insert(
@@ -755,7 +757,7 @@ mod tests {
         assert_eq!((api.code, api.reason), (409, "Conflict"));
         assert_eq!(
             api.details.expect("details")["causes"][0],
-            json!({"type":"FieldManagerConflict","field":".spec.replicas",
+            json!({"reason":"FieldManagerConflict","field":".spec.replicas",
                    "message":"conflict with \"kubectl-scale\" with subresource \"scale\" using apps/v1"})
         );
         // Applying the live value is no conflict: both own it.
@@ -1056,6 +1058,25 @@ mod tests {
             json!({"f:data":{"f:a":{}}})
         );
         assert!(entry(&edited, "editor", "Update").is_none());
+    }
+
+    #[test]
+    fn defaulted_protocol_key_matches_items_applied_without_it() {
+        let a = ssa(None, deploy(json!({"ports":[{"port":80}]})), "a", false).expect("a");
+        // The server defaulted the protocol; the next apply still omits it.
+        let mut live = a.clone();
+        live["spec"]["ports"][0]["protocol"] = json!("TCP");
+        let again = ssa(
+            Some(&live),
+            deploy(json!({"ports":[{"port":80},{"port":443}]})),
+            "a",
+            false,
+        )
+        .expect("again");
+        assert_eq!(
+            again["spec"]["ports"],
+            json!([{"port":80,"protocol":"TCP"},{"port":443}])
+        );
     }
 
     #[test]
