@@ -32,6 +32,8 @@ enum Command {
     Oci(Box<oci::OciArgs>),
     /// The engine daemon: images, containers and volumes behind the Docker Engine API.
     Daemon(engine::daemon::DaemonArgs),
+    /// The cluster's API server: the Kubernetes API over SQLite or etcd.
+    Server(Box<apiserver::cli::ServerArgs>),
     /// A container's supervisor (started by the daemon, not by hand).
     #[command(hide = true)]
     Shim(shim::cli::Args),
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Daemon(args) => engine::daemon::main(cli.host, args),
+        Command::Server(args) => apiserver::cli::main(*args),
         Command::Shim(args) => shim::cli::main(args),
         Command::Client(command) => cli::main(cli.host, command),
     };

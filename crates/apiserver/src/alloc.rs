@@ -1,0 +1,293 @@
+//! Service cluster IPs from the service CIDR and node ports from 30000–32767, never handed
+//! out twice.
+//!
+//! What is allocated is read from the Services themselves (the watch cache), so nothing extra
+//! is stored and a restart loses nothing. Addresses handed out to writes still in flight are
+//! held in `pending` until the write is visible in the cache.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use api::error::FieldError;
+use rand::Rng;
+use serde_json::{Value, json};
+
+/// The default service CIDR (kube-apiserver's `--service-cluster-ip-range` of kubeadm).
+pub const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+/// The node port range.
+pub const NODE_PORTS: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+/// The allocators.
+#[derive(Debug)]
+pub struct Allocator {
+    base: u32,
+    size: u32,
+    pending_ips: Mutex<HashSet<u32>>,
+    pending_ports: Mutex<HashSet<u16>>,
+}
+
+/// What one allocation holds until its write is visible.
+#[derive(Debug, Default)]
+pub struct Held {
+    ips: Vec<u32>,
+    ports: Vec<u16>,
+}
+
+impl Allocator {
+    /// Allocators over `cidr` (`a.b.c.d/n`).
+    pub fn new(cidr: &str) -> Result<Allocator, String> {
+        let (ip, bits) = cidr
+            .split_once('/')
+            .ok_or_else(|| format!("service CIDR {cidr:?} is not a.b.c.d/n"))?;
+        let ip: Ipv4Addr = ip
+            .parse()
+            .map_err(|e| format!("service CIDR {cidr:?}: {e}"))?;
+        let bits: u32 = bits
+            .parse()
+            .ok()
+            .filter(|b| (8..=30).contains(b))
+            .ok_or_else(|| format!("service CIDR {cidr:?}: prefix length must be 8 to 30"))?;
+        let size = 1u32 << (32 - bits);
+        Ok(Allocator {
+            base: u32::from(ip) & !(size - 1),
+            size,
+            pending_ips: Mutex::new(HashSet::new()),
+            pending_ports: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The first address of the range, which the `kubernetes` Service uses.
+    pub fn first(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.base + 1)
+    }
+
+    fn contains(&self, ip: u32) -> bool {
+        ip > self.base && ip < self.base + self.size - 1
+    }
+
+    /// Fills in `spec.clusterIP(s)` and node ports of a new Service, given every existing
+    /// Service. Errors name the field, as kube-apiserver's do.
+    pub fn allocate(&self, svc: &mut Value, existing: &[Value]) -> Result<Held, Vec<FieldError>> {
+        let mut used_ips = HashSet::new();
+        let mut used_ports = HashSet::new();
+        for s in existing {
+            for ip in cluster_ips(s) {
+                if let Ok(a) = ip.parse::<Ipv4Addr>() {
+                    used_ips.insert(u32::from(a));
+                }
+            }
+            for p in node_ports(s) {
+                used_ports.insert(p);
+            }
+        }
+        let mut held = Held::default();
+        let spec = &mut svc["spec"];
+        let ty = spec["type"].as_str().unwrap_or("ClusterIP").to_string();
+        let mut errors = Vec::new();
+        if ty != "ExternalName" {
+            let asked = spec["clusterIP"].as_str().unwrap_or("").to_string();
+            if asked == "None" {
+                spec["clusterIPs"] = json!(["None"]);
+            } else {
+                let mut pending = self.pending_ips.lock().unwrap_or_else(|e| e.into_inner());
+                let ip = if asked.is_empty() {
+                    let mut rng = rand::rng();
+                    let free = self.size.saturating_sub(3 + used_ips.len() as u32 + pending.len() as u32);
+                    if free == 0 {
+                        errors.push(FieldError::new(
+                            api::error::FieldErrorKind::Internal,
+                            "spec.clusterIPs",
+                            None,
+                            "failed to allocate a serviceIP: range is full",
+                        ));
+                        None
+                    } else {
+                        loop {
+                            // Skip the network, the first (kubernetes) and the broadcast address.
+                            let a = self.base + 2 + rng.random_range(0..self.size - 3);
+                            if !used_ips.contains(&a) && !pending.contains(&a) {
+                                break Some(a);
+                            }
+                        }
+                    }
+                } else {
+                    match asked.parse::<Ipv4Addr>().map(u32::from) {
+                        Ok(a) if !self.contains(a) => {
+                            errors.push(FieldError::invalid(
+                                "spec.clusterIPs",
+                                json!([asked]),
+                                format!("failed to allocate IP {asked}: the provided IP ({asked}) is not in the valid range. The range of valid IPs is {}/{}", Ipv4Addr::from(self.base), 32 - self.size.trailing_zeros()),
+                            ));
+                            None
+                        }
+                        Ok(a) if used_ips.contains(&a) || pending.contains(&a) => {
+                            errors.push(FieldError::invalid(
+                                "spec.clusterIPs",
+                                json!([asked]),
+                                format!("failed to allocate IP {asked}: provided IP is already allocated"),
+                            ));
+                            None
+                        }
+                        Ok(a) => Some(a),
+                        Err(_) => {
+                            errors.push(FieldError::invalid(
+                                "spec.clusterIPs",
+                                json!([asked]),
+                                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                            ));
+                            None
+                        }
+                    }
+                };
+                if let Some(a) = ip {
+                    pending.insert(a);
+                    held.ips.push(a);
+                    let s = Ipv4Addr::from(a).to_string();
+                    spec["clusterIP"] = json!(s);
+                    spec["clusterIPs"] = json!([s]);
+                }
+            }
+        }
+        if ty == "NodePort" || ty == "LoadBalancer" {
+            let mut pending = self.pending_ports.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
+                for (i, p) in ports.iter_mut().enumerate() {
+                    match p.get("nodePort").and_then(Value::as_u64) {
+                        Some(n) => {
+                            let n = n as u16;
+                            if used_ports.contains(&n) || pending.contains(&n) {
+                                errors.push(FieldError::invalid(
+                                    format!("spec.ports[{i}].nodePort"),
+                                    json!(n),
+                                    "provided port is already allocated",
+                                ));
+                            } else {
+                                pending.insert(n);
+                                held.ports.push(n);
+                            }
+                        }
+                        None => {
+                            let mut rng = rand::rng();
+                            let span = (NODE_PORTS.end() - NODE_PORTS.start()) as usize + 1;
+                            if used_ports.len() + pending.len() >= span {
+                                errors.push(FieldError::new(
+                                    api::error::FieldErrorKind::Internal,
+                                    format!("spec.ports[{i}].nodePort"),
+                                    None,
+                                    "failed to allocate a nodePort: range is full",
+                                ));
+                                continue;
+                            }
+                            let n = loop {
+                                let n = rng.random_range(NODE_PORTS);
+                                if !used_ports.contains(&n) && !pending.contains(&n) {
+                                    break n;
+                                }
+                            };
+                            pending.insert(n);
+                            held.ports.push(n);
+                            p["nodePort"] = json!(n);
+                        }
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(held)
+        } else {
+            self.release(held);
+            Err(errors)
+        }
+    }
+
+    /// Checks that an updated Service's new node ports are free (cluster IPs are immutable).
+    pub fn allocate_update(
+        &self,
+        old: &Value,
+        new: &mut Value,
+        existing: &[Value],
+    ) -> Result<Held, Vec<FieldError>> {
+        let others: Vec<Value> = existing
+            .iter()
+            .filter(|s| s["metadata"]["uid"] != old["metadata"]["uid"])
+            .cloned()
+            .collect();
+        // Keep the cluster IP; allocate only node ports that are new.
+        let ip = old["spec"]["clusterIP"].clone();
+        let ips = old["spec"]["clusterIPs"].clone();
+        let mut probe = new.clone();
+        probe["spec"]["clusterIP"] = json!("None");
+        let held = self.allocate(&mut probe, &others)?;
+        *new = probe;
+        new["spec"]["clusterIP"] = ip;
+        new["spec"]["clusterIPs"] = ips;
+        Ok(held)
+    }
+
+    /// Gives back what `held` holds (after its write became visible, or failed).
+    pub fn release(&self, held: Held) {
+        let mut ips = self.pending_ips.lock().unwrap_or_else(|e| e.into_inner());
+        for a in held.ips {
+            ips.remove(&a);
+        }
+        drop(ips);
+        let mut ports = self.pending_ports.lock().unwrap_or_else(|e| e.into_inner());
+        for p in held.ports {
+            ports.remove(&p);
+        }
+    }
+}
+
+fn cluster_ips(s: &Value) -> Vec<String> {
+    let mut v: Vec<String> = s["spec"]["clusterIPs"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    if let Some(ip) = s["spec"]["clusterIP"].as_str() {
+        v.push(ip.to_string());
+    }
+    v
+}
+
+fn node_ports(s: &Value) -> Vec<u16> {
+    s["spec"]["ports"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+                .map(|n| n as u16)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_twice_and_clear_errors() {
+        let a = Allocator::new("10.96.0.0/28").expect("cidr");
+        let mut existing = Vec::new();
+        for _ in 0..13 {
+            let mut svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
+            let held = a.allocate(&mut svc, &existing).expect("free addresses left");
+            a.release(held);
+            existing.push(svc);
+        }
+        let mut ips: Vec<&str> = existing.iter().filter_map(|s| s["spec"]["clusterIP"].as_str()).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), 13, "13 distinct addresses from a /28 minus 3");
+        let mut full = json!({"spec": {"ports": [{"port": 80}]}});
+        assert!(a.allocate(&mut full, &existing).is_err());
+        let taken = existing[0]["spec"]["clusterIP"].as_str().expect("ip").to_string();
+        let port = existing[0]["spec"]["ports"][0]["nodePort"].as_u64().expect("port");
+        let b = Allocator::new("10.96.0.0/12").expect("cidr");
+        let mut dup = json!({"spec": {"clusterIP": taken, "type": "NodePort", "ports": [{"port": 80, "nodePort": port}]}});
+        let errs = b.allocate(&mut dup, &existing).expect_err("both taken");
+        assert!(errs[0].to_string().contains("provided IP is already allocated"), "{errs:?}");
+        assert_eq!(errs[1].field, "spec.ports[0].nodePort");
+    }
+}
