@@ -126,4 +126,46 @@ mod tests {
             Some(20)
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keeps_the_window_and_compacts_what_is_older() {
+        use crate::sqlite::SqliteStore;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("s.db")).expect("open"));
+        let first = store
+            .create("/c/a", bytes::Bytes::from_static(b"1"))
+            .await
+            .expect("create");
+        let window = Duration::from_secs(2);
+        let compactor = Compactor::spawn(store.clone(), window, Duration::from_millis(50));
+        // Let the compactor note `first` as current, then write more.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let second = store
+            .update("/c/a", bytes::Bytes::from_static(b"2"), first.mod_revision)
+            .await
+            .expect("update");
+        // Within the window nothing is compacted.
+        assert_eq!(store.compacted_revision().await.expect("compacted"), 0);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let compacted = store.compacted_revision().await.expect("compacted");
+            if compacted >= first.mod_revision {
+                assert!(
+                    compacted <= second.mod_revision,
+                    "compacted past what was written within the window"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "the compactor never compacted");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        compactor.stop().await;
+        let stopped_at = store.compacted_revision().await.expect("compacted");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            store.compacted_revision().await.expect("compacted"),
+            stopped_at
+        );
+    }
 }

@@ -1013,4 +1013,38 @@ mod tests {
         let kv = store.create("/k2", Bytes::new()).await.expect("create");
         assert_eq!(kv.mod_revision, 3);
     }
+
+    #[tokio::test]
+    async fn a_watcher_that_falls_too_far_behind_gets_an_error_and_ends() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = Options {
+            watch_buffer: 16,
+            ..Options::default()
+        };
+        let store = SqliteStore::open_with(&dir.path().join("s.db"), opts).expect("open");
+        let mut stream = store.watch("/lag/", 0).await.expect("watch");
+        // Sequential writes commit one batch each: 40 batches overflow a buffer of 16.
+        for i in 0..40 {
+            store
+                .create(&format!("/lag/{i}"), Bytes::new())
+                .await
+                .expect("create");
+        }
+        let mut events = 0;
+        loop {
+            match stream.next().await {
+                Some(Ok(_)) => events += 1,
+                Some(Err(e)) => {
+                    assert!(e.to_string().contains("fell behind"), "{e}");
+                    break;
+                }
+                None => panic!("the stream ended without an error"),
+            }
+        }
+        assert!(events < 40, "a lagging watcher got every event");
+        assert!(
+            stream.next().await.is_none(),
+            "the stream goes on after its error"
+        );
+    }
 }
