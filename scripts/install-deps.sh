@@ -12,14 +12,23 @@
 #   nftables                    the daemon writes its NAT and port rules with `nft -f -`
 #   iproute2                    network tests build their "outside world" namespace with `ip`
 #   python3-docker              the Python `docker` package, if pip's is not installed
+#   python3-venv                the virtualenv /opt/wharf-pyk8s with the Python `kubernetes`
+#                               client 32.0.1 (matching kubectl 1.32) for tests/server_python.rs
 set -eu
 need=""
-for p in gcc libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io nftables iproute2; do
+for p in gcc libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io nftables iproute2 python3-venv; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 python3 -c 'import docker' 2>/dev/null || need="$need python3-docker"
-[ -z "$need" ] && exit 0
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $need >/dev/null
+if [ -n "$need" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+# The Python Kubernetes client, pinned to the release matching kubectl 1.32, in its own venv.
+PYK8S=/opt/wharf-pyk8s
+if ! "$PYK8S/bin/python" -c 'import kubernetes, sys; sys.exit(kubernetes.__version__ != "32.0.1")' 2>/dev/null; then
+  python3 -m venv "$PYK8S"
+  "$PYK8S/bin/pip" install -q --disable-pip-version-check kubernetes==32.0.1
+fi
