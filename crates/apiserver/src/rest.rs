@@ -395,6 +395,10 @@ impl Api {
             return Err(ApiError::invalid(&r.group, &r.kind, &name, &errors));
         }
         let held = if r.group.is_empty() && r.kind == "Service" {
+            // An existing Service is AlreadyExists, not an allocation failure.
+            if self.cache.get(&r.key(ns, &name)).is_some() {
+                return Err(ApiError::already_exists(&r.group, &r.plural, &name));
+            }
             let existing = self.services();
             Some(
                 self.alloc
