@@ -12,11 +12,14 @@
 #   nftables                    the daemon writes its NAT and port rules with `nft -f -`
 #   iproute2                    network tests build their "outside world" namespace with `ip`
 #   python3-docker              the Python `docker` package, if pip's is not installed
+#   etcd-server                 the store's etcd backend: conformance, durability and server tests
+#                               start throwaway etcds on loopback
+#   protobuf-compiler           the etcd-client crate compiles etcd's protos at build time
 #   python3-venv                the virtualenv /opt/wharf-pyk8s with the Python `kubernetes`
 #                               client 32.0.1 (matching kubectl 1.32) for tests/server_python.rs
 set -eu
 need=""
-for p in gcc libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io nftables iproute2 python3-venv; do
+for p in gcc libseccomp-dev pkg-config busybox-static procps tini curl skopeo docker.io nftables iproute2 etcd-server protobuf-compiler python3-venv; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
 done
 python3 -c 'import docker' 2>/dev/null || need="$need python3-docker"

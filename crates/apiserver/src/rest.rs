@@ -154,6 +154,15 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::too_large(MAX_BODY_BYTES));
     }
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if media.contains("protobuf") || media.contains("cbor") {
+        // Clients fall back to JSON on a 415 (client-go remembers it for the rest of the run).
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {media})"),
+        ));
+    }
     let yaml = content_type.contains("yaml");
     let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if !yaml || matches!(first, Some(b'{') | Some(b'[')) {

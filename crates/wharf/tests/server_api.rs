@@ -1,0 +1,251 @@
+//! `wharf server`'s API semantics through real clients: bad input gets kube-apiserver's codes
+//! and messages and changes nothing, optimistic concurrency, garbage collection by owner
+//! references, and durability of acknowledged writes across SIGKILL on both stores.
+
+mod server_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use server_support::{ApiServer, Etcd, Options, output_within};
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn write(server: &ApiServer, name: &str, text: &str) -> String {
+    let p = server.base.join(name);
+    std::fs::write(&p, text).expect("writing a manifest");
+    p.to_string_lossy().into_owned()
+}
+
+/// A raw HTTPS request with the admin certificate: (status, body).
+fn curl(s: &ApiServer, method: &str, path: &str, content_type: &str, body: Option<&[u8]>) -> (u16, String) {
+    let pki = s.data_dir.join("pki");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+        .arg("--cacert")
+        .arg(pki.join("ca.crt"))
+        .arg("--cert")
+        .arg(pki.join("admin.crt"))
+        .arg("--key")
+        .arg(pki.join("admin.key"))
+        .args(["-H", &format!("Content-Type: {content_type}")]);
+    if body.is_some() {
+        cmd.args(["--data-binary", "@-"]);
+    }
+    cmd.arg(format!("https://127.0.0.1:{}{path}", s.port));
+    let out = output_within(&mut cmd, body, Duration::from_secs(60));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+#[test]
+fn bad_input_gets_kube_apiservers_errors_and_changes_nothing() {
+    let s = ApiServer::start("bad", Options { extra: vec!["--watch-history-seconds".into(), "1".into()], ..Default::default() });
+    let good = write(&s, "good.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\ndata: {a: \"1\"}\n");
+    s.ok(&["apply", "-f", &good]);
+    let before = s.ok(&["get", "cm", "keep", "-o", "json"]);
+
+    // A bad name.
+    let e = s.fails(&["create", "configmap", "Bad_Name"], None);
+    assert!(e.contains(r#"The ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters"#), "{e}");
+    // A missing required field.
+    let d = write(&s, "nosel.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: busybox}]}\n");
+    let e = s.fails(&["apply", "-f", &d], None);
+    assert!(e.contains("spec.selector: Required value"), "{e}");
+    // An unknown field under fieldValidation=Strict (kubectl's default).
+    let u = write(&s, "unknown.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: u}\ndata: {a: \"1\"}\nspam: 1\n");
+    let e = s.fails(&["apply", "-f", &u], None);
+    assert!(e.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "spam""#), "{e}");
+    // …a warning under Warn, and dropped under Ignore.
+    let out = s.kubectl(&["apply", "-f", &u, "--validate=warn"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#"unknown field "spam""#));
+    // A wrong type.
+    let t = write(&s, "type.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: t}\nspec: {replicas: many}\n");
+    let e = s.fails(&["apply", "-f", &t], None);
+    assert!(e.contains("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"), "{e}");
+    // A stale resourceVersion.
+    let mut stale = json(&before);
+    stale["data"]["a"] = Value::from("2");
+    s.ok(&["patch", "cm", "keep", "--type", "merge", "-p", r#"{"data":{"b":"x"}}"#]);
+    let sf = write(&s, "stale.json", &stale.to_string());
+    let e = s.fails(&["replace", "-f", &sf], None);
+    assert!(e.contains(r#"Operation cannot be fulfilled on configmaps "keep": the object has been modified; please apply your changes to the latest version and try again"#), "{e}");
+    // A patch that does not apply.
+    let e = s.fails(&["patch", "cm", "keep", "--type", "json", "-p", r#"[{"op":"remove","path":"/data/nope"}]"#], None);
+    assert!(e.contains("the server rejected our request due to an error in our request"), "{e}");
+    // An object over 1.5 MiB.
+    let big = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#, "y".repeat(1_700_000));
+    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/json", Some(big.as_bytes()));
+    assert_eq!(code, 413, "{body}");
+    assert_eq!(json(&body)["reason"], "RequestEntityTooLarge");
+    // Unknown kinds and resources.
+    let (code, body) = curl(&s, "GET", "/api/v1/namespaces/default/frobnicators", "application/json", None);
+    assert_eq!((code, json(&body)["reason"].as_str()), (404, Some("NotFound")), "{body}");
+    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/json", Some(br#"{"apiVersion":"v1","kind":"Frobnicator","metadata":{"name":"f"}}"#));
+    assert_eq!(code, 400, "{body}");
+    assert!(json(&body)["message"].as_str().unwrap_or("").contains("does not match the expected kind (ConfigMap)"), "{body}");
+    // Malformed JSON and YAML.
+    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/json", Some(b"{\"apiVersion\": \"v1\", "));
+    assert_eq!((code, json(&body)["reason"].as_str()), (400, Some("BadRequest")), "{body}");
+    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml", Some(b"apiVersion: v1\nkind: [ConfigMap\n"));
+    assert_eq!((code, json(&body)["reason"].as_str()), (400, Some("BadRequest")), "{body}");
+    // A watch from a revision older than the kept history (one second here).
+    for i in 0..3 {
+        s.ok(&["create", "configmap", &format!("churn{i}")]);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    s.ok(&["create", "configmap", "churn-last"]);
+    let (code, body) = curl(&s, "GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", "application/json", None);
+    assert_eq!(code, 410, "{body}");
+    assert_eq!(json(&body)["reason"], "Expired");
+    assert!(json(&body)["message"].as_str().unwrap_or("").starts_with("too old resource version: 2 ("), "{body}");
+
+    // Nothing stored changed by any rejected request.
+    let after = json(&s.ok(&["get", "cm", "keep", "-o", "json"]));
+    assert_eq!(after["data"]["a"], "1");
+    assert_eq!(after["data"]["b"], "x");
+    let names = s.ok(&["get", "cm", "-o", "name"]);
+    for gone in ["Bad_Name", "configmap/u\n", "configmap/big", "configmap/f\n"] {
+        assert!(!names.contains(gone), "{gone} was stored: {names}");
+    }
+    assert!(s.fails(&["get", "deploy", "d"], None).contains("NotFound"));
+    assert!(s.fails(&["get", "deploy", "t"], None).contains("NotFound"));
+}
+
+#[test]
+fn stale_concurrent_updates_exactly_one_wins() {
+    let s = ApiServer::start("cas", Options::default());
+    s.ok(&["create", "configmap", "race", "--from-literal=v=0"]);
+    let current = json(&s.ok(&["get", "cm", "race", "-o", "json"]));
+    for round in 0..5 {
+        let cur = json(&s.ok(&["get", "cm", "race", "-o", "json"]));
+        let files: Vec<String> = (0..2)
+            .map(|i| {
+                let mut o = cur.clone();
+                o["data"]["v"] = Value::from(format!("{round}-{i}"));
+                write(&s, &format!("race{round}-{i}.json"), &o.to_string())
+            })
+            .collect();
+        let outs: Vec<std::process::Output> = std::thread::scope(|sc| {
+            let hs: Vec<_> = files
+                .iter()
+                .map(|f| sc.spawn(|| s.kubectl(&["replace", "-f", f])))
+                .collect();
+            hs.into_iter().map(|h| h.join().expect("client thread")).collect()
+        });
+        let won: Vec<&std::process::Output> = outs.iter().filter(|o| o.status.success()).collect();
+        assert_eq!(won.len(), 1, "exactly one of two stale writers wins (round {round})");
+        let lost = outs.iter().find(|o| !o.status.success()).expect("a loser");
+        let e = String::from_utf8_lossy(&lost.stderr);
+        assert!(e.contains("Error from server (Conflict)") && e.contains("the object has been modified"), "{e}");
+    }
+    let last = json(&s.ok(&["get", "cm", "race", "-o", "json"]));
+    assert_ne!(last["metadata"]["resourceVersion"], current["metadata"]["resourceVersion"]);
+}
+
+fn owner_and_dependents(s: &ApiServer, tag: &str, block: bool) -> String {
+    s.ok(&["create", "configmap", &format!("{tag}-owner")]);
+    let uid = s.ok(&["get", "cm", &format!("{tag}-owner"), "-o", "jsonpath={.metadata.uid}"]);
+    for i in 0..3 {
+        let m = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {tag}-dep{i}\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: {tag}-owner, uid: {uid}, blockOwnerDeletion: {block}}}\n"
+        );
+        let f = write(s, &format!("{tag}-dep{i}.yaml"), &m);
+        s.ok(&["apply", "-f", &f]);
+    }
+    uid
+}
+
+fn deps_left(s: &ApiServer, tag: &str) -> usize {
+    s.ok(&["get", "cm", "-o", "name"])
+        .lines()
+        .filter(|l| l.starts_with(&format!("configmap/{tag}-dep")))
+        .count()
+}
+
+#[test]
+fn garbage_collection_background_foreground_and_orphan() {
+    let s = ApiServer::start("gc", Options::default());
+    // Background: the owner goes at once, its dependents after.
+    owner_and_dependents(&s, "bg", false);
+    s.ok(&["delete", "cm", "bg-owner"]);
+    s.eventually("background collection", Duration::from_secs(30), || (deps_left(&s, "bg") == 0).then_some(()));
+
+    // Orphan: the dependents stay, without the owner reference.
+    owner_and_dependents(&s, "or", false);
+    s.ok(&["delete", "cm", "or-owner", "--cascade=orphan"]);
+    s.eventually("the orphaned owner to go", Duration::from_secs(30), || {
+        (!s.kubectl(&["get", "cm", "or-owner"]).status.success()).then_some(())
+    });
+    assert_eq!(deps_left(&s, "or"), 3);
+    for i in 0..3 {
+        let refs = s.ok(&["get", "cm", &format!("or-dep{i}"), "-o", "jsonpath={.metadata.ownerReferences}"]);
+        assert!(refs.is_empty(), "owner reference left: {refs}");
+    }
+
+    // Foreground: kubectl waits; the owner is gone only after its blocking dependents.
+    owner_and_dependents(&s, "fg", true);
+    let out = s.ok(&["delete", "cm", "fg-owner", "--cascade=foreground"]);
+    assert!(out.contains("deleted"), "{out}");
+    assert_eq!(deps_left(&s, "fg"), 0, "foreground deletion finished before its owner went");
+}
+
+/// Creates 1,500 ConfigMaps through kubectl, kills the server with SIGKILL after 1,000 were
+/// acknowledged, restarts it and checks every acknowledged one is there.
+fn acknowledged_creates_survive_sigkill(mut s: ApiServer) {
+    let mut list = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    for i in 0..1500 {
+        list.push_str(&format!("- apiVersion: v1\n  kind: ConfigMap\n  metadata: {{name: d{i:04}}}\n  data: {{i: \"{i}\"}}\n"));
+    }
+    let f = write(&s, "list.yaml", &list);
+    let mut create = s
+        .kubectl_cmd(server_support::KUBECTL_132)
+        .args(["create", "-f", &f])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl create");
+    let stdout = create.stdout.take().expect("stdout");
+    let mut acked = Vec::new();
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    while acked.len() < 1000 && reader.read_line(&mut line).unwrap_or(0) > 0 {
+        if let Some(name) = line.trim().strip_prefix("configmap/").and_then(|l| l.strip_suffix(" created")) {
+            acked.push(name.to_string());
+        }
+        line.clear();
+    }
+    assert_eq!(acked.len(), 1000, "kubectl acknowledged fewer creates than expected");
+    s.kill9();
+    let _ = create.kill();
+    let _ = create.wait();
+    s.restart();
+    let names: std::collections::HashSet<String> = s
+        .ok(&["get", "cm", "-o", "name"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("configmap/").map(str::to_string))
+        .collect();
+    let missing: Vec<&String> = acked.iter().filter(|n| !names.contains(*n)).collect();
+    assert!(missing.is_empty(), "{} acknowledged creates lost after SIGKILL: {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    // The server works on: a write after the restart gets a newer resourceVersion.
+    s.ok(&["create", "configmap", "after-restart"]);
+}
+
+#[test]
+fn durability_sqlite_acknowledged_writes_survive_sigkill() {
+    acknowledged_creates_survive_sigkill(ApiServer::start("dur-sqlite", Options::default()));
+}
+
+#[test]
+fn durability_etcd_acknowledged_writes_survive_sigkill() {
+    let etcd = Etcd::start("dur");
+    let s = ApiServer::start("dur-etcd", Options { etcd: Some(etcd.url.clone()), ..Default::default() });
+    acknowledged_creates_survive_sigkill(s);
+    drop(etcd);
+}
