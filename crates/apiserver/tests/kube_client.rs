@@ -45,7 +45,8 @@ async fn start() -> Fixture {
     })
     .await
     .expect("starting the API server in-process");
-    let kubeconfig = Kubeconfig::read_from(&running.kubeconfig).expect("reading the written kubeconfig");
+    let kubeconfig =
+        Kubeconfig::read_from(&running.kubeconfig).expect("reading the written kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("a kube Config from the kubeconfig");
@@ -81,7 +82,9 @@ async fn namespace(client: &Client, name: &str) {
 /// A ConfigMap with `labels` and `data`.
 fn config_map(name: &str, labels: &[(&str, &str)], data: &[(&str, &str)]) -> ConfigMap {
     let map = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     };
     ConfigMap {
         metadata: ObjectMeta {
@@ -104,7 +107,9 @@ fn api_error<T: std::fmt::Debug>(r: Result<T, Error>, what: &str) -> Box<kube::c
 }
 
 fn names(list: &[ConfigMap]) -> Vec<String> {
-    list.iter().map(|c| c.metadata.name.clone().unwrap_or_default()).collect()
+    list.iter()
+        .map(|c| c.metadata.name.clone().unwrap_or_default())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,7 +128,11 @@ async fn list_whole_and_in_pages() {
             async move {
                 api.create(
                     &PostParams::default(),
-                    &config_map(&format!("cm-{i:04}"), &[("set", "many"), ("parity", parity)], &[("i", &i.to_string())]),
+                    &config_map(
+                        &format!("cm-{i:04}"),
+                        &[("set", "many"), ("parity", parity)],
+                        &[("i", &i.to_string())],
+                    ),
                 )
                 .await
             }
@@ -135,14 +144,26 @@ async fn list_whole_and_in_pages() {
     assert_eq!(created.len(), N);
 
     // Api::list without a limit: everything, sorted by name, with the list's resourceVersion.
-    let all = api.list(&ListParams::default().labels("set=many")).await.expect("Api::list");
+    let all = api
+        .list(&ListParams::default().labels("set=many"))
+        .await
+        .expect("Api::list");
     assert_eq!(all.items.len(), N, "a whole list");
     let mut want: Vec<String> = (0..N).map(|i| format!("cm-{i:04}")).collect();
     assert_eq!(names(&all.items), want, "a list comes back in name order");
-    assert!(all.metadata.resource_version.is_some(), "the list has no resourceVersion");
-    assert!(all.metadata.continue_.is_none(), "an unlimited list has a continue token");
+    assert!(
+        all.metadata.resource_version.is_some(),
+        "the list has no resourceVersion"
+    );
+    assert!(
+        all.metadata.continue_.is_none(),
+        "an unlimited list has a continue token"
+    );
 
-    let even = api.list(&ListParams::default().labels("set=many,parity=even")).await.expect("list by labels");
+    let even = api
+        .list(&ListParams::default().labels("set=many,parity=even"))
+        .await
+        .expect("list by labels");
     assert_eq!(even.items.len(), N / 2, "parity=even");
     let odd_set = api
         .list(&ListParams::default().labels("parity in (odd),set"))
@@ -151,11 +172,21 @@ async fn list_whole_and_in_pages() {
     assert_eq!(odd_set.items.len(), N / 2, "parity in (odd),set");
 
     // Pages of 500 (the client-go and kube-runtime default): 500 + the rest.
-    let first = api.list(&ListParams::default().limit(500)).await.expect("the first page of 500");
+    let first = api
+        .list(&ListParams::default().limit(500))
+        .await
+        .expect("the first page of 500");
     assert_eq!(first.items.len(), 500, "the first page");
-    let token = first.metadata.continue_.clone().expect("a continue token after 500 of 520");
+    let token = first
+        .metadata
+        .continue_
+        .clone()
+        .expect("a continue token after 500 of 520");
     assert!(
-        first.metadata.remaining_item_count.is_none_or(|n| n == (N - 500) as i64),
+        first
+            .metadata
+            .remaining_item_count
+            .is_none_or(|n| n == (N - 500) as i64),
         "remainingItemCount {:?}",
         first.metadata.remaining_item_count
     );
@@ -165,7 +196,11 @@ async fn list_whole_and_in_pages() {
         .expect("the second page");
     assert_eq!(second.items.len(), N - 500, "the last page");
     assert!(
-        second.metadata.continue_.as_deref().is_none_or(str::is_empty),
+        second
+            .metadata
+            .continue_
+            .as_deref()
+            .is_none_or(str::is_empty),
         "the last page has a continue token"
     );
 
@@ -180,11 +215,17 @@ async fn list_whole_and_in_pages() {
         pages += 1;
         if pages == 1 {
             snapshot_rv = page.metadata.resource_version.clone();
-            api.create(&PostParams::default(), &config_map("cm-9999-late", &[("set", "many")], &[]))
-                .await
-                .expect("creating an object between pages");
+            api.create(
+                &PostParams::default(),
+                &config_map("cm-9999-late", &[("set", "many")], &[]),
+            )
+            .await
+            .expect("creating an object between pages");
         } else {
-            assert_eq!(page.metadata.resource_version, snapshot_rv, "page {pages}'s resourceVersion");
+            assert_eq!(
+                page.metadata.resource_version, snapshot_rv,
+                "page {pages}'s resourceVersion"
+            );
         }
         seen.extend(names(&page.items));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -196,22 +237,36 @@ async fn list_whole_and_in_pages() {
         }
     }
     assert_eq!(pages, 6, "520 objects in pages of 100");
-    assert_eq!(seen, want, "the pages together are the snapshot, in order, without duplicates");
+    assert_eq!(
+        seen, want,
+        "the pages together are the snapshot, in order, without duplicates"
+    );
     want.push("cm-9999-late".to_string());
-    let after = api.list(&ListParams::default().labels("set=many")).await.expect("a list after the pages");
-    assert_eq!(names(&after.items), want, "a fresh list has the late object");
+    let after = api
+        .list(&ListParams::default().labels("set=many"))
+        .await
+        .expect("a list after the pages");
+    assert_eq!(
+        names(&after.items),
+        want,
+        "a fresh list has the late object"
+    );
 
     // Errors as Status objects.
     let missing = api_error(api.get("nope").await, "getting a missing ConfigMap");
     assert!(missing.is_not_found(), "{missing:?}");
     assert_eq!(missing.message, "configmaps \"nope\" not found");
     let dup = api_error(
-        api.create(&PostParams::default(), &config_map("cm-0000", &[], &[])).await,
+        api.create(&PostParams::default(), &config_map("cm-0000", &[], &[]))
+            .await,
         "creating a ConfigMap twice",
     );
     assert!(dup.is_already_exists(), "{dup:?}");
     assert_eq!(dup.code, 409);
-    let opt = api.get_opt("nope").await.expect("get_opt of a missing object");
+    let opt = api
+        .get_opt("nope")
+        .await
+        .expect("get_opt of a missing object");
     assert!(opt.is_none());
 }
 
@@ -220,9 +275,12 @@ async fn watcher_sees_apply_and_delete() {
     let fx = start().await;
     namespace(&fx.client, "watched").await;
     let api: Api<ConfigMap> = Api::namespaced(fx.client.clone(), "watched");
-    api.create(&PostParams::default(), &config_map("before", &[("app", "w")], &[("x", "0")]))
-        .await
-        .expect("creating an object before the watcher");
+    api.create(
+        &PostParams::default(),
+        &config_map("before", &[("app", "w")], &[("x", "0")]),
+    )
+    .await
+    .expect("creating an object before the watcher");
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watch_api = api.clone();
@@ -244,12 +302,18 @@ async fn watcher_sees_apply_and_delete() {
     };
 
     // The initial list: Init, the existing object, InitDone.
-    assert!(matches!(next().await, watcher::Event::Init), "the stream starts with Init");
+    assert!(
+        matches!(next().await, watcher::Event::Init),
+        "the stream starts with Init"
+    );
     match next().await {
         watcher::Event::InitApply(cm) => assert_eq!(cm.metadata.name.as_deref(), Some("before")),
         other => panic!("expected InitApply(before), got {other:?}"),
     }
-    assert!(matches!(next().await, watcher::Event::InitDone), "the initial list ends with InitDone");
+    assert!(
+        matches!(next().await, watcher::Event::InitDone),
+        "the initial list ends with InitDone"
+    );
 
     // Another task applies, updates and deletes; an unlabelled object must not show up.
     let writer_api = api.clone();
@@ -258,13 +322,19 @@ async fn watcher_sees_apply_and_delete() {
         for value in ["1", "2"] {
             let body = json!({"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": "w1", "labels": {"app": "w"}}, "data": {"x": value}});
-            writer_api.patch("w1", &pp, &Patch::Apply(&body)).await.expect("applying w1");
+            writer_api
+                .patch("w1", &pp, &Patch::Apply(&body))
+                .await
+                .expect("applying w1");
         }
         writer_api
             .create(&PostParams::default(), &config_map("unlabelled", &[], &[]))
             .await
             .expect("creating an object the watcher does not select");
-        writer_api.delete("w1", &DeleteParams::default()).await.expect("deleting w1");
+        writer_api
+            .delete("w1", &DeleteParams::default())
+            .await
+            .expect("deleting w1");
     });
 
     let mut seen = Vec::new();
@@ -275,15 +345,26 @@ async fn watcher_sees_apply_and_delete() {
             other => panic!("unexpected event after InitDone: {other:?}"),
         };
         let name = cm.metadata.name.clone().unwrap_or_default();
-        let x = cm.data.as_ref().and_then(|d| d.get("x").cloned()).unwrap_or_default();
+        let x = cm
+            .data
+            .as_ref()
+            .and_then(|d| d.get("x").cloned())
+            .unwrap_or_default();
         seen.push((kind, name.clone(), x));
         if kind == "Delete" && name == "w1" {
             break;
         }
     }
     writer.await.expect("the writer task");
-    let want = [("Apply", "w1", "1"), ("Apply", "w1", "2"), ("Delete", "w1", "2")];
-    let got: Vec<(&str, &str, &str)> = seen.iter().map(|(k, n, x)| (*k, n.as_str(), x.as_str())).collect();
+    let want = [
+        ("Apply", "w1", "1"),
+        ("Apply", "w1", "2"),
+        ("Delete", "w1", "2"),
+    ];
+    let got: Vec<(&str, &str, &str)> = seen
+        .iter()
+        .map(|(k, n, x)| (*k, n.as_str(), x.as_str()))
+        .collect();
     assert_eq!(got, want, "the watcher's events");
     watching.abort();
 }
@@ -295,7 +376,12 @@ fn managers(cm: &ConfigMap) -> Vec<(String, String)> {
         .managed_fields
         .iter()
         .flatten()
-        .map(|e| (e.manager.clone().unwrap_or_default(), e.operation.clone().unwrap_or_default()))
+        .map(|e| {
+            (
+                e.manager.clone().unwrap_or_default(),
+                e.operation.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     m.sort();
     m
@@ -306,20 +392,30 @@ async fn server_side_apply() {
     let fx = start().await;
     namespace(&fx.client, "ssa").await;
     let api: Api<ConfigMap> = Api::namespaced(fx.client.clone(), "ssa");
-    let apply = |data: serde_json::Value| {
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "labels": {"owner": "test"}}, "data": data})
-    };
+    let apply = |data: serde_json::Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "labels": {"owner": "test"}}, "data": data});
 
     // Create by apply.
     let pp = PatchParams::apply("test").force();
     let cm = api
-        .patch("cfg", &pp, &Patch::Apply(&apply(json!({"a": "1", "b": "2"}))))
+        .patch(
+            "cfg",
+            &pp,
+            &Patch::Apply(&apply(json!({"a": "1", "b": "2"}))),
+        )
         .await
         .expect("creating by server-side apply");
     assert_eq!(cm.data.as_ref().map(|d| d.len()), Some(2), "{cm:?}");
-    assert_eq!(managers(&cm), vec![("test".into(), "Apply".into())], "managedFields after create");
+    assert_eq!(
+        managers(&cm),
+        vec![("test".into(), "Apply".into())],
+        "managedFields after create"
+    );
     let uid = cm.metadata.uid.clone().expect("a uid");
-    let rv1 = cm.metadata.resource_version.clone().expect("a resourceVersion");
+    let rv1 = cm
+        .metadata
+        .resource_version
+        .clone()
+        .expect("a resourceVersion");
 
     // Update by apply: a changed value and a dropped field (owned only by "test": removed).
     let cm = api
@@ -328,31 +424,53 @@ async fn server_side_apply() {
         .expect("updating by server-side apply");
     let data = cm.data.clone().unwrap_or_default();
     assert_eq!(data.get("a").map(String::as_str), Some("10"));
-    assert!(!data.contains_key("b"), "a field the manager stopped applying stayed: {data:?}");
-    assert_eq!(cm.metadata.uid.as_deref(), Some(uid.as_str()), "apply replaced the object");
-    assert_ne!(cm.metadata.resource_version.as_deref(), Some(rv1.as_str()), "the resourceVersion did not move");
+    assert!(
+        !data.contains_key("b"),
+        "a field the manager stopped applying stayed: {data:?}"
+    );
+    assert_eq!(
+        cm.metadata.uid.as_deref(),
+        Some(uid.as_str()),
+        "apply replaced the object"
+    );
+    assert_ne!(
+        cm.metadata.resource_version.as_deref(),
+        Some(rv1.as_str()),
+        "the resourceVersion did not move"
+    );
 
     // Applying the same again changes nothing.
     let same = api
         .patch("cfg", &pp, &Patch::Apply(&apply(json!({"a": "10"}))))
         .await
         .expect("a no-op apply");
-    assert_eq!(same.metadata.resource_version, cm.metadata.resource_version, "a no-op apply wrote");
+    assert_eq!(
+        same.metadata.resource_version, cm.metadata.resource_version,
+        "a no-op apply wrote"
+    );
 
     // Another manager setting a different value for a field "test" owns, without force: 409.
-    let other = |data: serde_json::Value| {
-        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": data})
-    };
+    let other = |data: serde_json::Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": data});
     let status = api_error(
-        api.patch("cfg", &PatchParams::apply("other"), &Patch::Apply(&other(json!({"a": "20"}))))
-            .await,
+        api.patch(
+            "cfg",
+            &PatchParams::apply("other"),
+            &Patch::Apply(&other(json!({"a": "20"}))),
+        )
+        .await,
         "a conflicting apply without force",
     );
     assert_eq!(status.code, 409, "{status:?}");
     assert!(status.is_conflict(), "{status:?}");
-    let causes = status.details.as_ref().map(|d| d.causes.clone()).unwrap_or_default();
+    let causes = status
+        .details
+        .as_ref()
+        .map(|d| d.causes.clone())
+        .unwrap_or_default();
     assert!(
-        causes.iter().any(|c| c.reason == "FieldManagerConflict" && c.field == ".data.a" && c.message.contains("\"test\"")),
+        causes.iter().any(|c| c.reason == "FieldManagerConflict"
+            && c.field == ".data.a"
+            && c.message.contains("\"test\"")),
         "the 409 does not name the conflict on .data.a with manager \"test\": {status:?}"
     );
     let unchanged = api.get("cfg").await.expect("get after the conflict");
@@ -363,29 +481,65 @@ async fn server_side_apply() {
 
     // A field nobody else owns: no conflict, both managers now own parts.
     let cm = api
-        .patch("cfg", &PatchParams::apply("other"), &Patch::Apply(&other(json!({"c": "3"}))))
+        .patch(
+            "cfg",
+            &PatchParams::apply("other"),
+            &Patch::Apply(&other(json!({"c": "3"}))),
+        )
         .await
         .expect("a non-conflicting apply by another manager");
-    assert_eq!(cm.data.as_ref().and_then(|d| d.get("a")).map(String::as_str), Some("10"));
-    assert_eq!(cm.data.as_ref().and_then(|d| d.get("c")).map(String::as_str), Some("3"));
+    assert_eq!(
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get("a"))
+            .map(String::as_str),
+        Some("10")
+    );
+    assert_eq!(
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get("c"))
+            .map(String::as_str),
+        Some("3")
+    );
     assert_eq!(
         managers(&cm),
-        vec![("other".into(), "Apply".into()), ("test".into(), "Apply".into())],
+        vec![
+            ("other".into(), "Apply".into()),
+            ("test".into(), "Apply".into())
+        ],
         "managedFields with two appliers"
     );
 
     // With force the other manager takes the field over.
     let cm = api
-        .patch("cfg", &PatchParams::apply("other").force(), &Patch::Apply(&other(json!({"a": "20", "c": "3"}))))
+        .patch(
+            "cfg",
+            &PatchParams::apply("other").force(),
+            &Patch::Apply(&other(json!({"a": "20", "c": "3"}))),
+        )
         .await
         .expect("a forced apply");
-    assert_eq!(cm.data.as_ref().and_then(|d| d.get("a")).map(String::as_str), Some("20"));
+    assert_eq!(
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get("a"))
+            .map(String::as_str),
+        Some("20")
+    );
     // "test" no longer owns .data.a: its next apply without it must not remove it.
     let cm = api
         .patch("cfg", &pp, &Patch::Apply(&apply(json!({}))))
         .await
         .expect("the first manager applying less");
-    assert_eq!(cm.data.as_ref().and_then(|d| d.get("a")).map(String::as_str), Some("20"), "{cm:?}");
+    assert_eq!(
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get("a"))
+            .map(String::as_str),
+        Some("20"),
+        "{cm:?}"
+    );
 
     // A typed apply of a Deployment (a nested, keyed list) with the kube types.
     let deployments: Api<Deployment> = Api::namespaced(fx.client.clone(), "ssa");
@@ -418,33 +572,86 @@ async fn discovery_legacy_and_aggregated() {
     let deployment = GroupVersionKind::gvk("apps", "v1", "Deployment");
     let config_map = GroupVersionKind::gvk("", "v1", "ConfigMap");
     let node = GroupVersionKind::gvk("", "v1", "Node");
-    let legacy = Discovery::new(fx.client.clone()).run().await.expect("Discovery::run");
+    let legacy = Discovery::new(fx.client.clone())
+        .run()
+        .await
+        .expect("Discovery::run");
     let aggregated = Discovery::new(fx.client.clone())
         .run_aggregated()
         .await
         .expect("Discovery::run_aggregated");
     for (how, d) in [("run", &legacy), ("run_aggregated", &aggregated)] {
-        for group in ["", "apps", "batch", "rbac.authorization.k8s.io", "apiextensions.k8s.io"] {
+        for group in [
+            "",
+            "apps",
+            "batch",
+            "rbac.authorization.k8s.io",
+            "apiextensions.k8s.io",
+        ] {
             assert!(d.has_group(group), "{how}: group {group:?} is missing");
         }
-        let (ar, caps) = d.resolve_gvk(&deployment).unwrap_or_else(|| panic!("{how}: no apps/v1 Deployment"));
+        let (ar, caps) = d
+            .resolve_gvk(&deployment)
+            .unwrap_or_else(|| panic!("{how}: no apps/v1 Deployment"));
         assert_eq!(ar.plural, "deployments", "{how}");
         assert_eq!(ar.api_version, "apps/v1", "{how}");
         assert_eq!(caps.scope, Scope::Namespaced, "{how}");
-        for verb in [verbs::LIST, verbs::WATCH, verbs::CREATE, verbs::PATCH, verbs::DELETE] {
-            assert!(caps.supports_operation(verb), "{how}: deployments lack {verb}: {:?}", caps.operations);
+        for verb in [
+            verbs::LIST,
+            verbs::WATCH,
+            verbs::CREATE,
+            verbs::PATCH,
+            verbs::DELETE,
+        ] {
+            assert!(
+                caps.supports_operation(verb),
+                "{how}: deployments lack {verb}: {:?}",
+                caps.operations
+            );
         }
-        let subs: Vec<&str> = caps.subresources.iter().map(|(r, _)| r.plural.as_str()).collect();
-        assert!(subs.contains(&"scale") && subs.contains(&"status"), "{how}: deployment subresources {subs:?}");
-        let (ar, caps) = d.resolve_gvk(&config_map).unwrap_or_else(|| panic!("{how}: no v1 ConfigMap"));
-        assert_eq!((ar.plural.as_str(), caps.scope.clone()), ("configmaps", Scope::Namespaced), "{how}");
-        let (_, caps) = d.resolve_gvk(&node).unwrap_or_else(|| panic!("{how}: no v1 Node"));
+        let subs: Vec<&str> = caps
+            .subresources
+            .iter()
+            .map(|(r, _)| r.plural.as_str())
+            .collect();
+        assert!(
+            subs.contains(&"scale") && subs.contains(&"status"),
+            "{how}: deployment subresources {subs:?}"
+        );
+        let (ar, caps) = d
+            .resolve_gvk(&config_map)
+            .unwrap_or_else(|| panic!("{how}: no v1 ConfigMap"));
+        assert_eq!(
+            (ar.plural.as_str(), caps.scope.clone()),
+            ("configmaps", Scope::Namespaced),
+            "{how}"
+        );
+        let (_, caps) = d
+            .resolve_gvk(&node)
+            .unwrap_or_else(|| panic!("{how}: no v1 Node"));
         assert_eq!(caps.scope, Scope::Cluster, "{how}: nodes");
         let apps = d.get("apps").unwrap_or_else(|| panic!("{how}: apps"));
-        assert_eq!(apps.preferred_version(), Some("v1"), "{how}: apps' preferred version");
-        let kinds: Vec<String> = apps.recommended_resources().into_iter().map(|(ar, _)| ar.kind).collect();
-        for k in ["Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "ControllerRevision"] {
-            assert!(kinds.iter().any(|x| x == k), "{how}: apps lacks {k}: {kinds:?}");
+        assert_eq!(
+            apps.preferred_version(),
+            Some("v1"),
+            "{how}: apps' preferred version"
+        );
+        let kinds: Vec<String> = apps
+            .recommended_resources()
+            .into_iter()
+            .map(|(ar, _)| ar.kind)
+            .collect();
+        for k in [
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "ControllerRevision",
+        ] {
+            assert!(
+                kinds.iter().any(|x| x == k),
+                "{how}: apps lacks {k}: {kinds:?}"
+            );
         }
     }
     // Both walks agree on what is served.
@@ -457,5 +664,9 @@ async fn discovery_legacy_and_aggregated() {
         v.sort();
         v
     };
-    assert_eq!(summary(&legacy), summary(&aggregated), "legacy and aggregated discovery differ");
+    assert_eq!(
+        summary(&legacy),
+        summary(&aggregated),
+        "legacy and aggregated discovery differ"
+    );
 }
