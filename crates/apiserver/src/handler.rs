@@ -665,6 +665,7 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
             (items, snap.rev, more, last)
         }
     };
+    let remaining_from = if more { last_key.clone() } else { None };
     let cont = if more {
         let t = Continue { v: "meta.k8s.io/v1".into(), rv: rev, start: last_key.unwrap_or_default() };
         Some(base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&t).unwrap_or_default()))
@@ -689,8 +690,8 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
             let mut meta = json!({"resourceVersion": rev.to_string()});
             if let Some(c) = &cont {
                 meta["continue"] = json!(c);
-                if label.is_none() && field.is_none() && let Some(lk) = items.last().map(|_| ()) {
-                    let _ = lk;
+                if label.is_none() && field.is_none() && let Some(last) = &remaining_from {
+                    meta["remainingItemCount"] = json!(api.cache.count_after(&prefix, last));
                 }
             }
             let list = json!({"kind": s.resource.list_kind, "apiVersion": s.resource.api_version(), "metadata": meta, "items": items});

@@ -8,10 +8,13 @@ use std::time::Duration;
 
 use crate::rest::Api;
 
+/// (verb, resource, code) → (count, seconds).
+type Counters = BTreeMap<(String, String, u16), (u64, f64)>;
+
 /// Request counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, u16), (u64, f64)>>,
+    requests: Mutex<Counters>,
 }
 
 impl Metrics {

@@ -165,8 +165,10 @@ fn apply_error(_s: &Served, _name: &str, e: api::patch::ApplyError) -> ApiError 
     e.to_api_error()
 }
 
-/// Paths of a scalable resource: spec replicas, status replicas, selector.
-fn scale_paths(s: &Served) -> Result<(Vec<String>, Vec<String>, Option<Vec<String>>), ApiError> {
+/// Field paths of a scalable resource: spec replicas, status replicas, the selector.
+type ScalePaths = (Vec<String>, Vec<String>, Option<Vec<String>>);
+
+fn scale_paths(s: &Served) -> Result<ScalePaths, ApiError> {
     let split = |p: &str| -> Vec<String> {
         p.trim_start_matches('.').split('.').map(str::to_string).collect()
     };
