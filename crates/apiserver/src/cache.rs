@@ -51,6 +51,16 @@ pub struct Event {
     pub obj: Arc<Value>,
     /// The object before the change.
     pub prev: Option<Arc<Value>>,
+    /// `obj` as JSON, made once for all watchers.
+    pub json: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl Event {
+    /// The object as JSON (serialized once, shared by every watcher).
+    pub fn obj_json(&self) -> &bytes::Bytes {
+        self.json
+            .get_or_init(|| bytes::Bytes::from(serde_json::to_vec(&*self.obj).unwrap_or_default()))
+    }
 }
 
 /// An object in the cache.
@@ -213,6 +223,7 @@ impl Cache {
                             rev: e.rev,
                             obj: e.obj.clone(),
                             prev: Some(old.obj.clone()),
+                            json: Default::default(),
                         }),
                         None => diffs.push(Event {
                             change: Change::Added,
@@ -220,6 +231,7 @@ impl Cache {
                             rev: e.rev,
                             obj: e.obj.clone(),
                             prev: None,
+                            json: Default::default(),
                         }),
                     }
                 }
@@ -233,6 +245,7 @@ impl Cache {
                             rev: list.revision,
                             obj: Arc::new(gone),
                             prev: Some(old.obj.clone()),
+                            json: Default::default(),
                         });
                     }
                 }
@@ -291,6 +304,7 @@ impl Cache {
                     rev,
                     obj,
                     prev,
+                    json: Default::default(),
                 }
             }
             EventKind::Delete => {
@@ -311,6 +325,7 @@ impl Cache {
                     rev,
                     obj: Arc::new(gone),
                     prev,
+                    json: Default::default(),
                 }
             }
         };
