@@ -15,6 +15,7 @@
 pub mod builtin;
 pub mod crd;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod validate;
 
 use std::collections::BTreeMap;
