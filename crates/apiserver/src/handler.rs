@@ -41,6 +41,8 @@ pub struct Server {
     pub address: String,
     /// Set once the watch cache is filled.
     pub ready: std::sync::atomic::AtomicBool,
+    /// `/openapi/v2` as protobuf, for the registry generation it was built for.
+    pub openapi_v2: std::sync::Mutex<Option<(u64, Bytes)>>,
 }
 
 /// JSON response with a status code.
@@ -136,8 +138,8 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>) -> (Result<Resp, Ap
     if let Some(gv) = path.strip_prefix("/openapi/v3/") {
         return simple(openapi_document(server, gv));
     }
-    if path == "/openapi/v2" {
-        return simple(Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")));
+    if path == "/openapi/v2" || path == "/openapi/v2/" {
+        return simple(Ok(openapi_v2(server)));
     }
     let Some(target) = parse_path(&path) else {
         return simple(Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")));
@@ -218,6 +220,35 @@ fn openapi_hash(server: &Server) -> String {
         }
     }
     hex::encode(&h.finalize()[..16]).to_uppercase()
+}
+
+/// The Swagger 2.0 document as gnostic protobuf (what kubectl's client-side validation
+/// reads for a `v1/List`), built once per set of served resources.
+fn openapi_v2(server: &Server) -> Resp {
+    let generation = server.api.registry.generation();
+    let cached = server
+        .openapi_v2
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .filter(|(g, _)| *g == generation)
+        .map(|(_, b)| b.clone());
+    let bytes = match cached {
+        Some(b) => b,
+        None => {
+            let resources: Vec<api::resource::Resource> =
+                server.api.registry.all().iter().map(|s| s.resource.clone()).collect();
+            let doc = api::schema::openapi_v2::document_json(&server.api.registry.schemas(), &resources);
+            let b = Bytes::from(api::schema::openapi_v2::document_protobuf(&doc));
+            *server.openapi_v2.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, b.clone()));
+            b
+        }
+    };
+    Response::builder()
+        .status(200)
+        .header("Content-Type", api::schema::openapi_v2::PROTOBUF_CONTENT_TYPE)
+        .body(Body::full(bytes))
+        .unwrap_or_else(|_| Response::new(Body::full("")))
 }
 
 fn openapi_index(server: &Server) -> Resp {

@@ -130,6 +130,7 @@ pub async fn start(cfg: Config) -> Result<Running> {
         metrics: metrics::Metrics::default(),
         address: format!("{host}:{}", addr.port()),
         ready: std::sync::atomic::AtomicBool::new(false),
+        openapi_v2: std::sync::Mutex::new(None),
     });
     // Serve CRDs that exist before anything asks for them.
     for (k, e) in server.api.cache.all() {

@@ -235,17 +235,25 @@ impl Api {
         Ok(())
     }
 
-    fn expect_type(&self, s: &Served, obj: &Value) -> Result<(), ApiError> {
+    fn expect_type(&self, s: &Served, obj: &mut Value) -> Result<(), ApiError> {
         let r = &s.resource;
         let want = r.api_version();
-        let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        if av.is_empty() || kind.is_empty() {
+        if !obj.is_object() {
             return Err(ApiError::bad_request(format!(
-                "Object 'Kind' is missing in '{}'",
-                truncate(&obj.to_string(), 200)
+                "the body of the request must be a JSON object, not {}",
+                truncate(&obj.to_string(), 100)
             )));
         }
+        // A body without apiVersion or kind is the endpoint's type (typed clients, such as
+        // Python's, leave them out).
+        if obj.get("apiVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
+            obj["apiVersion"] = json!(want);
+        }
+        if obj.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
+            obj["kind"] = json!(r.kind);
+        }
+        let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         if av != want {
             return Err(ApiError::bad_request(format!(
                 "the API version in the data ({av}) does not match the expected API version ({want})"
@@ -323,7 +331,7 @@ impl Api {
         opts: &WriteOpts,
     ) -> Result<Value, ApiError> {
         let r = &s.resource;
-        self.expect_type(s, &obj)?;
+        self.expect_type(s, &mut obj)?;
         if !obj.get("metadata").is_none_or(Value::is_object) {
             return Err(ApiError::bad_request("metadata must be an object"));
         }
