@@ -17,6 +17,7 @@
 pub mod defaults;
 pub mod error;
 pub mod patch;
+pub mod protobuf;
 pub mod resource;
 pub mod schema;
 pub mod selector;
