@@ -950,6 +950,34 @@ async fn subresource(
             "ServiceUnavailable",
             format!("{sub} needs the node agent running the pod, and this cluster has no node agent for {name} yet"),
         )),
+        ("eviction", "create") => {
+            let opts = WriteOpts::from_query(&q, agent)?;
+            let (body, ct) = read_body(req).await?;
+            let eviction = parse_body(&body, &ct)?;
+            let pod = api.get(s, ns, name, &q).await?;
+            // A disruption budget that allows no disruption refuses the eviction.
+            if let Some(pdbs) = api.registry.find("policy", "v1", "poddisruptionbudgets") {
+                let prefix = collection_prefix(&pdbs, ns);
+                let (snap, _) = api.cache.list(&prefix, None, 0, |_| true);
+                for (_, e) in snap.items {
+                    let sel = api::selector::LabelSelector::from_api(&e.obj["spec"]["selector"]);
+                    let labels = pod["metadata"].get("labels").and_then(Value::as_object);
+                    if sel.is_ok_and(|sel| sel.matches(labels))
+                        && e.obj["status"]["disruptionsAllowed"].as_i64().unwrap_or(0) < 1
+                    {
+                        return Err(ApiError {
+                            code: 429,
+                            reason: "TooManyRequests",
+                            message: "Cannot evict pod as it would violate the pod's disruption budget.".into(),
+                            details: Some(json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {} needs {} healthy pods and has {} currently", object::name(&e.obj), e.obj["status"]["desiredHealthy"].as_i64().unwrap_or(0), e.obj["status"]["currentHealthy"].as_i64().unwrap_or(0))}]})),
+                        });
+                    }
+                }
+            }
+            let options = eviction.get("deleteOptions").cloned().unwrap_or(json!({}));
+            api.delete(s, ns, name, &options, &opts).await?;
+            Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+        }
         ("binding", "create") => {
             let opts = WriteOpts::from_query(&q, agent)?;
             let (body, ct) = read_body(req).await?;

@@ -155,6 +155,12 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         return Err(ApiError::too_large(MAX_BODY_BYTES));
     }
     let media = content_type.split(';').next().unwrap_or("").trim();
+    if api::protobuf::is_protobuf(content_type) {
+        // kubectl's typed commands (`create configmap`, `create deployment`, …) send these.
+        return api::protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("error decoding the protobuf request body: {e}"))
+        });
+    }
     if media.contains("protobuf") || media.contains("cbor") {
         // Clients fall back to JSON on a 415 (client-go remembers it for the rest of the run).
         return Err(ApiError::new(
