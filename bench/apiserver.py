@@ -587,6 +587,23 @@ def ensure_namespace(target, name):
         raise RuntimeError(describe_error("POST", "/api/v1/namespaces", status, data))
 
 
+class RssSampler(threading.Thread):
+    """Samples the server's VmRSS every 20 ms; the peak per phase named by mark()."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.phase, self.peaks, self.stopped = pid, "start", {}, threading.Event()
+
+    def mark(self, phase):
+        self.phase = phase
+
+    def run(self):
+        while not self.stopped.wait(0.02):
+            kb = proc_status_kb(self.pid, "VmRSS")
+            if kb > self.peaks.get(self.phase, 0):
+                self.peaks[self.phase] = kb
+
+
 def rss(target):
     return {"server": proc_status_kb(target.proc.pid, "VmRSS"),
             "etcd": proc_status_kb(target.etcd.proc.pid, "VmRSS") if target.etcd else None}
@@ -597,6 +614,19 @@ def measure(target, args, say):
     r = {"errs": []}
     time.sleep(2)
     r["rss_idle"] = rss(target)
+    sampler = RssSampler(target.proc.pid)
+    sampler.start()
+    try:
+        measure_load(target, args, say, r, sampler)
+    finally:
+        sampler.stopped.set()
+    r["peaks"] = sampler.peaks
+    r["rss_end"] = rss(target)
+    r["hwm"] = proc_status_kb(target.proc.pid, "VmHWM")
+    return r
+
+
+def measure_load(target, args, say, r, sampler):
     say("idle RSS %.0f MiB" % (r["rss_idle"]["server"] / 1024))
     for ns in ("bench-1", "bench", "bench-watch"):
         ensure_namespace(target, ns)
@@ -606,12 +636,14 @@ def measure(target, args, say):
             continue
         n = args.pods_1client if c == 1 else args.pods
         for op in ("create", "get", "delete"):
+            sampler.mark("%s x%d" % (op, c))
             ph, _ = run_clients(target, op, "bench-1", "p", range(n), c)
             r["%s@%d" % (op, c)] = ph
             r["errs"] += ph.errs
             say("%s x%d, %d client(s): %.0f/s%s" % (op, n, c, ph.rate, ", %d errors" % len(ph.errs) if ph.errs else ""))
             target.alive()
     for op in ("create", "get"):
+        sampler.mark("%s x%d" % (op, big))
         ph, _ = run_clients(target, op, "bench", "p", range(args.pods), big)
         r["%s@%d" % (op, big)] = ph
         r["errs"] += ph.errs
@@ -622,12 +654,17 @@ def measure(target, args, say):
             r["rss_full"] = rss(target)
             say("RSS with %d pods %.0f MiB" % (args.pods, r["rss_full"]["server"] / 1024))
     for key, limit, accept in (("list", None, None), ("list500", 500, None), ("table500", 500, TABLE_ACCEPT)):
+        sampler.mark(key)
+        s0, e0 = cpu_snapshot(target)
         lr = list_runs(target, "bench", args.list_runs, args.pods, limit, accept)
+        s1, e1 = cpu_snapshot(target)
+        lr["server_cpu"], lr["etcd_cpu"] = s1 - s0, e1 - e0
         r[key] = lr
         r["errs"] += lr["errs"]
         if lr["times"]:
             say("%s: p50 %.0f ms" % (key, statistics.median(lr["times"]) * 1000))
         target.alive()
+    sampler.mark("watch")
     wf = watch_fanout(target, "bench-watch", args.watchers, args.watch_writes)
     r["watch"] = wf
     r["errs"] += wf["errs"]
@@ -635,9 +672,6 @@ def measure(target, args, say):
         say("watch fan-out: %d/%d watchers complete, last after %.2f s"
             % (wf["complete"], args.watchers, max(wf["done"])))
     target.alive()
-    r["rss_end"] = rss(target)
-    r["hwm"] = proc_status_kb(target.proc.pid, "VmHWM")
-    return r
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -758,9 +792,17 @@ def report(results, args, names, fs, tmp):
         w = r["watch"]
         parts.append("watch: watchers %.1f + writers %.1f / %.1f / %.1f" % (
             w["watch_cpu"], w["writes"].client_cpu, w["server_cpu"], w["etcd_cpu"]))
+        for k in ("list", "list500", "table500"):
+            lr = r[k]
+            if lr["times"]:
+                parts.append("%s: server %.2f / etcd %.2f per LIST over %.2f" % (
+                    k, lr["server_cpu"] / len(lr["times"]), lr["etcd_cpu"] / len(lr["times"]),
+                    statistics.mean(lr["times"])))
         print("  %s (last run):" % n)
         for p in parts:
             print("    " + p)
+        print("    peak server RSS per phase: " + ", ".join(
+            "%s %.0f MiB" % (k, v / 1024) for k, v in r["peaks"].items()))
     errs = [(n, e) for n in names for r in (results.get(n) or []) for e in r["errs"]]
     if errs:
         print()
