@@ -52,7 +52,7 @@ fn bad_input_gets_kube_apiservers_errors_and_changes_nothing() {
 
     // A bad name.
     let e = s.fails(&["create", "configmap", "Bad_Name"], None);
-    assert!(e.contains(r#"The ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters"#), "{e}");
+    assert!(e.contains(r#"ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters"#), "{e}");
     // A missing required field.
     let d = write(&s, "nosel.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: busybox}]}\n");
     let e = s.fails(&["apply", "-f", &d], None);
@@ -79,9 +79,16 @@ fn bad_input_gets_kube_apiservers_errors_and_changes_nothing() {
     // A patch that does not apply.
     let e = s.fails(&["patch", "cm", "keep", "--type", "json", "-p", r#"[{"op":"remove","path":"/data/nope"}]"#], None);
     assert!(e.contains("the server rejected our request due to an error in our request"), "{e}");
-    // An object over 1.5 MiB.
-    let big = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#, "y".repeat(1_700_000));
+    // A ConfigMap over its own 1 MiB limit, and an object over the store's 1.5 MiB.
+    let big = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#, "y".repeat(1_100_000));
     let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/json", Some(big.as_bytes()));
+    assert_eq!((code, json(&body)["reason"].as_str()), (422, Some("Invalid")), "{body}");
+    assert!(body.contains("Too long: may not be more than 1048576 bytes"), "{body}");
+    let big = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"big"}},"spec":{{"containers":[{{"name":"c","image":"busybox","env":[{{"name":"X","value":"{}"}}]}}]}}}}"#,
+        "y".repeat(1_700_000)
+    );
+    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/pods", "application/json", Some(big.as_bytes()));
     assert_eq!(code, 413, "{body}");
     assert_eq!(json(&body)["reason"], "RequestEntityTooLarge");
     // Unknown kinds and resources.
@@ -111,9 +118,13 @@ fn bad_input_gets_kube_apiservers_errors_and_changes_nothing() {
     assert_eq!(after["data"]["a"], "1");
     assert_eq!(after["data"]["b"], "x");
     let names = s.ok(&["get", "cm", "-o", "name"]);
-    for gone in ["Bad_Name", "configmap/u\n", "configmap/big", "configmap/f\n"] {
+    // Under Warn the object was stored without the unknown field.
+    let u = json(&s.ok(&["get", "cm", "u", "-o", "json"]));
+    assert!(u.get("spam").is_none(), "{u}");
+    for gone in ["Bad_Name", "configmap/big", "configmap/f\n"] {
         assert!(!names.contains(gone), "{gone} was stored: {names}");
     }
+    assert!(s.fails(&["get", "pod", "big"], None).contains("NotFound"));
     assert!(s.fails(&["get", "deploy", "d"], None).contains("NotFound"));
     assert!(s.fails(&["get", "deploy", "t"], None).contains("NotFound"));
 }
