@@ -59,6 +59,14 @@ fn json_typed(code: u16, v: &Value, content_type: &str) -> Resp {
         .unwrap_or_else(|_| Response::new(Body::full("")))
 }
 
+fn bytes_typed(code: u16, body: Vec<u8>, content_type: &str) -> Resp {
+    Response::builder()
+        .status(code)
+        .header("Content-Type", content_type)
+        .body(Body::full(body))
+        .unwrap_or_else(|_| Response::new(Body::full("")))
+}
+
 fn render(code: u16, v: &Value, out: Output) -> Resp {
     match out {
         Output::Yaml => {
@@ -547,7 +555,7 @@ fn render_object(s: &Served, obj: &Value, out: Output) -> Resp {
     match out {
         Output::Table => {
             let t = table(s, &[obj], true, "Metadata", None, None);
-            json_typed(200, &t, "application/json;as=Table;v=v1;g=meta.k8s.io")
+            bytes_typed(200, t, "application/json;as=Table;v=v1;g=meta.k8s.io")
         }
         Output::Metadata => json_response(200, &partial(obj)),
         other => render(200, obj, other),
@@ -558,28 +566,20 @@ fn partial(obj: &Value) -> Value {
     json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or(json!({}))})
 }
 
-fn table<'a>(
+/// A `meta.k8s.io/v1` Table of `objs`, written straight to bytes (the row objects are the
+/// cache's shared objects, never copied).
+fn table(
     s: &Served,
-    objs: &[&'a Value],
+    objs: &[&Value],
     with_columns: bool,
     include: &str,
     rv: Option<String>,
     cont: Option<String>,
-) -> Value {
+) -> Vec<u8> {
     let now = chrono::Utc::now();
-    let (columns, rows): (Vec<Value>, Vec<Value>) = match &s.custom {
-        Some(c) => (
-            api::table::custom_columns(&c.printer_columns),
-            objs.iter()
-                .map(|o| json!({"cells": api::table::custom_cells(&c.printer_columns, o, now), "object": row_object(o, include)}))
-                .collect(),
-        ),
-        None => (
-            api::table::column_definitions(&s.resource.group, &s.resource.kind),
-            objs.iter()
-                .map(|o| json!({"cells": api::table::row_cells(&s.resource.group, &s.resource.kind, o, now), "object": row_object(o, include)}))
-                .collect(),
-        ),
+    let columns = match &s.custom {
+        Some(c) => api::table::custom_columns(&c.printer_columns),
+        None => api::table::column_definitions(&s.resource.group, &s.resource.kind),
     };
     let mut meta = json!({});
     if let Some(rv) = rv {
@@ -588,20 +588,42 @@ fn table<'a>(
     if let Some(c) = cont.filter(|c| !c.is_empty()) {
         meta["continue"] = json!(c);
     }
-    json!({
+    let mut out = Vec::with_capacity(512 + objs.len() * 512);
+    let head = json!({
         "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
         "columnDefinitions": if with_columns { json!(columns) } else { json!([]) },
-        "rows": rows,
-    })
+    });
+    let head = serde_json::to_vec(&head).unwrap_or_default();
+    out.extend_from_slice(&head[..head.len().saturating_sub(1)]);
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, o) in objs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let cells = match &s.custom {
+            Some(c) => api::table::custom_cells(&c.printer_columns, o, now),
+            None => api::table::row_cells(&s.resource.group, &s.resource.kind, o, now),
+        };
+        out.extend_from_slice(b"{\"cells\":");
+        let _ = serde_json::to_writer(&mut out, &cells);
+        out.extend_from_slice(b",\"object\":");
+        match include {
+            "None" => out.extend_from_slice(b"null"),
+            "Object" => {
+                let _ = serde_json::to_writer(&mut out, o);
+            }
+            _ => {
+                out.extend_from_slice(b"{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":");
+                let _ = serde_json::to_writer(&mut out, o.get("metadata").unwrap_or(&Value::Null));
+                out.push(b'}');
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
-fn row_object(o: &Value, include: &str) -> Value {
-    match include {
-        "None" => Value::Null,
-        "Object" => o.clone(),
-        _ => partial(o),
-    }
-}
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Continue {
@@ -708,7 +730,7 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
             let include = q.get("includeObject").unwrap_or("Metadata");
             let refs: Vec<&Value> = items.iter().map(|v| &**v).collect();
             let t = table(s, &refs, true, include, Some(rev.to_string()), cont);
-            Ok(json_typed(200, &t, "application/json;as=Table;v=v1;g=meta.k8s.io"))
+            Ok(bytes_typed(200, t, "application/json;as=Table;v=v1;g=meta.k8s.io"))
         }
         Output::Metadata => {
             let items: Vec<Value> = items.iter().map(|v| partial(v)).collect();
@@ -799,7 +821,7 @@ async fn watch(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, ou
                 Output::Table => {
                     let t = table(&s, &[obj], first_table, &include, None, None);
                     first_table = false;
-                    event_json(kind, t)
+                    event_raw(kind, &t)
                 }
                 Output::Metadata => event_json(kind, partial(obj)),
                 _ => event_raw(kind, &serde_json::to_vec(obj).unwrap_or_default()),
@@ -849,23 +871,37 @@ async fn watch(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, ou
                     if tx.send(event_json("BOOKMARK", b)).await.is_err() { return; }
                 }
                 ev = rx.recv() => {
-                    let e = match ev {
-                        Ok(e) => e,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            tracing::debug!("a watcher fell behind; ending its watch");
-                            return;
+                    // Take whatever else is already queued too, and send it as one chunk.
+                    let mut batch = Vec::new();
+                    let mut next = ev;
+                    loop {
+                        let e = match next {
+                            Ok(e) => e,
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                                tracing::debug!("a watcher fell behind; ending its watch");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                        if e.rev > seen_rev && e.key.starts_with(&prefix) {
+                            seen_rev = e.rev;
+                            if let Some(kind) = filter_event(&e, &keep_fn) {
+                                let line = if out == Output::Json { event_raw(kind, e.obj_json()) } else { render_ev(kind, &e.obj) };
+                                batch.extend_from_slice(&line);
+                            }
                         }
-                        Err(_) => return,
-                    };
-                    if e.rev <= seen_rev || !e.key.starts_with(&prefix) {
-                        continue;
+                        if batch.len() > 1 << 20 {
+                            break;
+                        }
+                        next = match rx.try_recv() {
+                            Ok(e) => Ok(e),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => break,
+                            Err(tokio::sync::broadcast::error::TryRecvError::Lagged(n)) => Err(tokio::sync::broadcast::error::RecvError::Lagged(n)),
+                            Err(tokio::sync::broadcast::error::TryRecvError::Closed) => Err(tokio::sync::broadcast::error::RecvError::Closed),
+                        };
                     }
-                    seen_rev = e.rev;
-                    if let Some(kind) = filter_event(&e, &keep_fn) {
-                        let line = if out == Output::Json { event_raw(kind, e.obj_json()) } else { render_ev(kind, &e.obj) };
-                        if tx.send(line).await.is_err() {
-                            return;
-                        }
+                    if !batch.is_empty() && tx.send(Bytes::from(batch)).await.is_err() {
+                        return;
                     }
                 }
             }
