@@ -93,7 +93,9 @@ impl Allocator {
                 let mut pending = self.pending_ips.lock().unwrap_or_else(|e| e.into_inner());
                 let ip = if asked.is_empty() {
                     let mut rng = rand::rng();
-                    let free = self.size.saturating_sub(3 + used_ips.len() as u32 + pending.len() as u32);
+                    let free = self
+                        .size
+                        .saturating_sub(3 + used_ips.len() as u32 + pending.len() as u32);
                     if free == 0 {
                         errors.push(FieldError::new(
                             api::error::FieldErrorKind::Internal,
@@ -242,7 +244,12 @@ impl Allocator {
 fn cluster_ips(s: &Value) -> Vec<String> {
     let mut v: Vec<String> = s["spec"]["clusterIPs"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(ip) = s["spec"]["clusterIP"].as_str() {
         v.push(ip.to_string());
@@ -272,22 +279,37 @@ mod tests {
         let mut existing = Vec::new();
         for _ in 0..13 {
             let mut svc = json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}});
-            let held = a.allocate(&mut svc, &existing).expect("free addresses left");
+            let held = a
+                .allocate(&mut svc, &existing)
+                .expect("free addresses left");
             a.release(held);
             existing.push(svc);
         }
-        let mut ips: Vec<&str> = existing.iter().filter_map(|s| s["spec"]["clusterIP"].as_str()).collect();
+        let mut ips: Vec<&str> = existing
+            .iter()
+            .filter_map(|s| s["spec"]["clusterIP"].as_str())
+            .collect();
         ips.sort();
         ips.dedup();
         assert_eq!(ips.len(), 13, "13 distinct addresses from a /28 minus 3");
         let mut full = json!({"spec": {"ports": [{"port": 80}]}});
         assert!(a.allocate(&mut full, &existing).is_err());
-        let taken = existing[0]["spec"]["clusterIP"].as_str().expect("ip").to_string();
-        let port = existing[0]["spec"]["ports"][0]["nodePort"].as_u64().expect("port");
+        let taken = existing[0]["spec"]["clusterIP"]
+            .as_str()
+            .expect("ip")
+            .to_string();
+        let port = existing[0]["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .expect("port");
         let b = Allocator::new("10.96.0.0/12").expect("cidr");
         let mut dup = json!({"spec": {"clusterIP": taken, "type": "NodePort", "ports": [{"port": 80, "nodePort": port}]}});
         let errs = b.allocate(&mut dup, &existing).expect_err("both taken");
-        assert!(errs[0].to_string().contains("provided IP is already allocated"), "{errs:?}");
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("provided IP is already allocated"),
+            "{errs:?}"
+        );
         assert_eq!(errs[1].field, "spec.ports[0].nodePort");
     }
 }

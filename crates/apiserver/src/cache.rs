@@ -177,7 +177,11 @@ impl Cache {
 
     /// Fills the cache from `store` and keeps it current until the process ends. Resolves
     /// `ready` after the first list.
-    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>, ready: tokio::sync::oneshot::Sender<()>) {
+    pub async fn run(
+        self: Arc<Self>,
+        store: Arc<dyn Store>,
+        ready: tokio::sync::oneshot::Sender<()>,
+    ) {
         let mut ready = Some(ready);
         loop {
             if let Err(e) = self.sync(&store, &mut ready).await {
@@ -192,7 +196,9 @@ impl Cache {
         store: &Arc<dyn Store>,
         ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Result<(), store::Error> {
-        let list = store.list("/registry/", &store::ListOptions::default()).await?;
+        let list = store
+            .list("/registry/", &store::ListOptions::default())
+            .await?;
         let mut stream = store.watch("/registry/", list.revision + 1).await?;
         {
             let mut st = self.state.write().unwrap_or_else(|e| e.into_inner());

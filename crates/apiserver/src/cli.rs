@@ -66,7 +66,11 @@ pub fn main(args: ServerArgs) -> anyhow::Result<i32> {
         eprintln!(
             "wharf server: serving the Kubernetes API on {} ({}); kubeconfig: {}",
             running.addr,
-            if args.insecure_http { "plain HTTP, anonymous" } else { "HTTPS" },
+            if args.insecure_http {
+                "plain HTTP, anonymous"
+            } else {
+                "HTTPS"
+            },
             running.kubeconfig.display()
         );
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

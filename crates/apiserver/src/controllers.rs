@@ -167,7 +167,12 @@ async fn reconcile(server: &Arc<Server>, index: &Index, key: &str) {
             && group.contains('.')
         {
             let crd = format!("{CRD_PREFIX}{plural}.{group}");
-            if server.api.cache.get(&crd).is_some_and(|c| object::deleting(&c.obj)) {
+            if server
+                .api
+                .cache
+                .get(&crd)
+                .is_some_and(|c| object::deleting(&c.obj))
+            {
                 Box::pin(reconcile_crd(server, &crd)).await;
             }
         }
@@ -177,7 +182,10 @@ async fn reconcile(server: &Arc<Server>, index: &Index, key: &str) {
     let Some(served) = served_for(server, &obj) else {
         return;
     };
-    if served.resource.group.is_empty() && served.resource.kind == "Namespace" && object::deleting(&obj) {
+    if served.resource.group.is_empty()
+        && served.resource.kind == "Namespace"
+        && object::deleting(&obj)
+    {
         reconcile_namespace(server, &served, &obj).await;
     }
     if object::deleting(&obj) {
@@ -195,11 +203,15 @@ async fn reconcile(server: &Arc<Server>, index: &Index, key: &str) {
         let mut any_alive = false;
         let mut waiting_foreground = false;
         for r in refs {
-            let Some(uid) = r["uid"].as_str() else { continue };
+            let Some(uid) = r["uid"].as_str() else {
+                continue;
+            };
             match index.by_uid.get(uid).and_then(|k| server.api.cache.get(k)) {
                 Some(owner) if object::uid(&owner.obj) == uid => {
                     if object::deleting(&owner.obj)
-                        && object::finalizers(&owner.obj).iter().any(|f| f == "foregroundDeletion")
+                        && object::finalizers(&owner.obj)
+                            .iter()
+                            .any(|f| f == "foregroundDeletion")
                     {
                         waiting_foreground = true;
                     } else {
@@ -210,12 +222,23 @@ async fn reconcile(server: &Arc<Server>, index: &Index, key: &str) {
             }
         }
         if !any_alive {
-            let policy = if waiting_foreground { "Foreground" } else { "Background" };
+            let policy = if waiting_foreground {
+                "Foreground"
+            } else {
+                "Background"
+            };
             let opts = WriteOpts::system("garbage-collector");
-            let options = json!({"propagationPolicy": policy, "preconditions": {"uid": object::uid(&obj)}});
+            let options =
+                json!({"propagationPolicy": policy, "preconditions": {"uid": object::uid(&obj)}});
             if let Err(e) = server
                 .api
-                .delete(&served, object::namespace(&obj), object::name(&obj), &options, &opts)
+                .delete(
+                    &served,
+                    object::namespace(&obj),
+                    object::name(&obj),
+                    &options,
+                    &opts,
+                )
                 .await
                 && e.code != 404
                 && e.code != 409
@@ -232,19 +255,29 @@ async fn remove_finalizer(server: &Server, served: &Served, obj: &Value, fin: &s
     let uid = object::uid(obj).to_string();
     let r = server
         .api
-        .update_with(served, object::namespace(obj), object::name(obj), None, &opts, |cur| {
-            let Some(cur) = cur else {
-                return Err(api::error::ApiError::not_found("", "", ""));
-            };
-            if object::uid(cur) != uid {
-                return Err(api::error::ApiError::not_found("", "", ""));
-            }
-            let mut v = cur.clone();
-            let fins: Vec<String> = object::finalizers(cur).into_iter().filter(|f| *f != fin).collect();
-            object::set_finalizers(&mut v, &fins);
-            object::meta_mut(&mut v).remove("resourceVersion");
-            Ok(v)
-        })
+        .update_with(
+            served,
+            object::namespace(obj),
+            object::name(obj),
+            None,
+            &opts,
+            |cur| {
+                let Some(cur) = cur else {
+                    return Err(api::error::ApiError::not_found("", "", ""));
+                };
+                if object::uid(cur) != uid {
+                    return Err(api::error::ApiError::not_found("", "", ""));
+                }
+                let mut v = cur.clone();
+                let fins: Vec<String> = object::finalizers(cur)
+                    .into_iter()
+                    .filter(|f| *f != fin)
+                    .collect();
+                object::set_finalizers(&mut v, &fins);
+                object::meta_mut(&mut v).remove("resourceVersion");
+                Ok(v)
+            },
+        )
         .await;
     if let Err(e) = r
         && e.code != 404
@@ -255,29 +288,48 @@ async fn remove_finalizer(server: &Server, served: &Served, obj: &Value, fin: &s
 
 async fn orphan_dependents(server: &Server, index: &Index, served: &Served, owner: &Value) {
     let owner_uid = object::uid(owner).to_string();
-    let deps: Vec<String> = index.dependents.get(&owner_uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+    let deps: Vec<String> = index
+        .dependents
+        .get(&owner_uid)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
     let opts = WriteOpts::system("garbage-collector");
     for k in deps {
-        let Some(e) = server.api.cache.get(&k) else { continue };
-        let Some(ds) = served_for(server, &e.obj) else { continue };
+        let Some(e) = server.api.cache.get(&k) else {
+            continue;
+        };
+        let Some(ds) = served_for(server, &e.obj) else {
+            continue;
+        };
         let uid = owner_uid.clone();
         let r = server
             .api
-            .update_with(&ds, object::namespace(&e.obj), object::name(&e.obj), None, &opts, |cur| {
-                let Some(cur) = cur else {
-                    return Err(api::error::ApiError::not_found("", "", ""));
-                };
-                let mut v = cur.clone();
-                let refs: Vec<Value> = object::owner_refs(cur).iter().filter(|r| r["uid"].as_str() != Some(uid.as_str())).cloned().collect();
-                let m = object::meta_mut(&mut v);
-                if refs.is_empty() {
-                    m.remove("ownerReferences");
-                } else {
-                    m.insert("ownerReferences".into(), json!(refs));
-                }
-                m.remove("resourceVersion");
-                Ok(v)
-            })
+            .update_with(
+                &ds,
+                object::namespace(&e.obj),
+                object::name(&e.obj),
+                None,
+                &opts,
+                |cur| {
+                    let Some(cur) = cur else {
+                        return Err(api::error::ApiError::not_found("", "", ""));
+                    };
+                    let mut v = cur.clone();
+                    let refs: Vec<Value> = object::owner_refs(cur)
+                        .iter()
+                        .filter(|r| r["uid"].as_str() != Some(uid.as_str()))
+                        .cloned()
+                        .collect();
+                    let m = object::meta_mut(&mut v);
+                    if refs.is_empty() {
+                        m.remove("ownerReferences");
+                    } else {
+                        m.insert("ownerReferences".into(), json!(refs));
+                    }
+                    m.remove("resourceVersion");
+                    Ok(v)
+                },
+            )
             .await;
         if let Err(e) = r
             && e.code != 404
@@ -291,14 +343,20 @@ async fn orphan_dependents(server: &Server, index: &Index, served: &Served, owne
 
 async fn foreground(server: &Server, index: &Index, served: &Served, owner: &Value) {
     let owner_uid = object::uid(owner);
-    let deps: Vec<String> = index.dependents.get(owner_uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+    let deps: Vec<String> = index
+        .dependents
+        .get(owner_uid)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
     let mut blocking = 0;
     let opts = WriteOpts::system("garbage-collector");
     for k in &deps {
-        let Some(e) = server.api.cache.get(k) else { continue };
-        let blocks = object::owner_refs(&e.obj)
-            .iter()
-            .any(|r| r["uid"].as_str() == Some(owner_uid) && r["blockOwnerDeletion"].as_bool() == Some(true));
+        let Some(e) = server.api.cache.get(k) else {
+            continue;
+        };
+        let blocks = object::owner_refs(&e.obj).iter().any(|r| {
+            r["uid"].as_str() == Some(owner_uid) && r["blockOwnerDeletion"].as_bool() == Some(true)
+        });
         if blocks {
             blocking += 1;
         }
@@ -306,7 +364,16 @@ async fn foreground(server: &Server, index: &Index, served: &Served, owner: &Val
             && let Some(ds) = served_for(server, &e.obj)
         {
             let options = json!({"propagationPolicy": "Foreground"});
-            let _ = server.api.delete(&ds, object::namespace(&e.obj), object::name(&e.obj), &options, &opts).await;
+            let _ = server
+                .api
+                .delete(
+                    &ds,
+                    object::namespace(&e.obj),
+                    object::name(&e.obj),
+                    &options,
+                    &opts,
+                )
+                .await;
         }
     }
     if blocking == 0 {
@@ -331,7 +398,10 @@ async fn reconcile_namespace(server: &Server, served: &Served, ns_obj: &Value) {
                 continue;
             }
             let options = json!({"propagationPolicy": "Background"});
-            if let Err(err) = server.api.delete(&s, Some(&ns), object::name(&e.obj), &options, &opts).await
+            if let Err(err) = server
+                .api
+                .delete(&s, Some(&ns), object::name(&e.obj), &options, &opts)
+                .await
                 && err.code != 404
             {
                 tracing::warn!(namespace = %ns, "deleting {}: {err}", object::name(&e.obj));
@@ -350,7 +420,10 @@ async fn reconcile_namespace(server: &Server, served: &Served, ns_obj: &Value) {
                     return Err(api::error::ApiError::not_found("", "namespaces", &ns));
                 };
                 let mut v = cur.clone();
-                let fins: Vec<String> = spec_finalizers(cur).into_iter().filter(|f| f != "kubernetes").collect();
+                let fins: Vec<String> = spec_finalizers(cur)
+                    .into_iter()
+                    .filter(|f| f != "kubernetes")
+                    .collect();
                 v["spec"]["finalizers"] = json!(fins);
                 object::meta_mut(&mut v).remove("resourceVersion");
                 Ok(v)
@@ -372,7 +445,12 @@ async fn reconcile_crd(server: &Arc<Server>, key: &str) {
     };
     let crd = entry.obj;
     let versions = api::schema::crd::served_versions(&crd);
-    let Some(crd_served) = server.api.registry.find("apiextensions.k8s.io", "v1", "customresourcedefinitions") else {
+    let Some(crd_served) =
+        server
+            .api
+            .registry
+            .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+    else {
         return;
     };
     let opts = WriteOpts::system("apiextensions-controller");
@@ -380,12 +458,29 @@ async fn reconcile_crd(server: &Arc<Server>, key: &str) {
         // Delete every object of the definition, then let it go.
         let mut remaining = 0;
         for v in &versions {
-            if let Some(s) = server.api.registry.find(&v.resource.group, &v.resource.version, &v.resource.plural) {
-                let (snap, _) = server.api.cache.list(&s.resource.key_prefix(), None, 0, |_| true);
+            if let Some(s) =
+                server
+                    .api
+                    .registry
+                    .find(&v.resource.group, &v.resource.version, &v.resource.plural)
+            {
+                let (snap, _) = server
+                    .api
+                    .cache
+                    .list(&s.resource.key_prefix(), None, 0, |_| true);
                 for (_, e) in snap.items {
                     remaining += 1;
                     if !object::deleting(&e.obj) {
-                        let _ = server.api.delete(&s, object::namespace(&e.obj), object::name(&e.obj), &json!({}), &opts).await;
+                        let _ = server
+                            .api
+                            .delete(
+                                &s,
+                                object::namespace(&e.obj),
+                                object::name(&e.obj),
+                                &json!({}),
+                                &opts,
+                            )
+                            .await;
                     }
                 }
                 break;
@@ -399,15 +494,18 @@ async fn reconcile_crd(server: &Arc<Server>, key: &str) {
     }
     server.api.registry.set_crd(&name, versions);
     // Status: names accepted, established; and the cleanup finalizer.
-    let established = crd["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Established" && c["status"] == "True"));
+    let established = crd["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+    });
     let has_fin = object::finalizers(&crd).iter().any(|f| f == CRD_CLEANUP);
     if !has_fin {
         let _ = server
             .api
             .update_with(&crd_served, None, &name, None, &opts, |cur| {
-                let Some(cur) = cur else { return Err(api::error::ApiError::not_found("", "", "")) };
+                let Some(cur) = cur else {
+                    return Err(api::error::ApiError::not_found("", "", ""));
+                };
                 let mut v = cur.clone();
                 let mut fins = object::finalizers(cur);
                 if !fins.iter().any(|f| f == CRD_CLEANUP) {
@@ -424,7 +522,12 @@ async fn reconcile_crd(server: &Arc<Server>, key: &str) {
         let now = object::now();
         let stored: Vec<Value> = crd["spec"]["versions"]
             .as_array()
-            .map(|vs| vs.iter().filter(|v| v["storage"] == true).map(|v| v["name"].clone()).collect())
+            .map(|vs| {
+                vs.iter()
+                    .filter(|v| v["storage"] == true)
+                    .map(|v| v["name"].clone())
+                    .collect()
+            })
             .unwrap_or_default();
         let _ = server
             .api

@@ -105,17 +105,17 @@ pub async fn handle(server: Arc<Server>, req: Request<Incoming>) -> Resp {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
-    server.metrics.observe(
-        &verb,
-        &resource,
-        resp.status().as_u16(),
-        started.elapsed(),
-    );
+    server
+        .metrics
+        .observe(&verb, &resource, resp.status().as_u16(), started.elapsed());
     tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
     resp
 }
 
-async fn route(server: &Arc<Server>, req: Request<Incoming>) -> (Result<Resp, ApiError>, String, String) {
+async fn route(
+    server: &Arc<Server>,
+    req: Request<Incoming>,
+) -> (Result<Resp, ApiError>, String, String) {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let simple = |r: Result<Resp, ApiError>| (r, method.as_str().to_lowercase(), String::new());
@@ -128,14 +128,19 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>) -> (Result<Resp, Ap
                 "compiler": "rustc", "platform": format!("linux/{}", go_arch()),
             });
             let mut r = json_response(200, &v);
-            r.headers_mut()
-                .insert("Cache-Control", hyper::header::HeaderValue::from_static("no-cache, private"));
+            r.headers_mut().insert(
+                "Cache-Control",
+                hyper::header::HeaderValue::from_static("no-cache, private"),
+            );
             return simple(Ok(r));
         }
         "/healthz" | "/livez" | "/readyz" | "/healthz/" | "/livez/" | "/readyz/" => {
             let ready = server.ready.load(std::sync::atomic::Ordering::Acquire);
             if path.starts_with("/readyz") && !ready {
-                return simple(Ok(text(500, "[-]informer-sync failed: not synced\nreadyz check failed")));
+                return simple(Ok(text(
+                    500,
+                    "[-]informer-sync failed: not synced\nreadyz check failed",
+                )));
             }
             return simple(Ok(text(200, "ok")));
         }
@@ -150,7 +155,11 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>) -> (Result<Resp, Ap
         return simple(Ok(openapi_v2(server)));
     }
     let Some(target) = parse_path(&path) else {
-        return simple(Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")));
+        return simple(Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )));
     };
     let accept = req
         .headers()
@@ -165,7 +174,13 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>) -> (Result<Resp, Ap
                 .registry
                 .legacy_group(&g)
                 .map(|v| json_response(200, &v))
-                .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+                .ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    )
+                }),
         ),
         Target::GroupVersion(g, v) => simple(
             server
@@ -173,7 +188,13 @@ async fn route(server: &Arc<Server>, req: Request<Incoming>) -> (Result<Resp, Ap
                 .registry
                 .legacy_resources(&g, &v)
                 .map(|v| json_response(200, &v))
-                .ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+                .ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "NotFound",
+                        "the server could not find the requested resource",
+                    )
+                }),
         ),
         Target::Resource(rp) => {
             let resource = rp.plural.clone();
@@ -197,12 +218,20 @@ fn discovery_root(server: &Server, core: bool, accept: Option<&str>) -> Result<R
     for item in accept.split(',') {
         let item = item.trim();
         if item.contains("as=APIGroupDiscoveryList") && item.contains("g=apidiscovery.k8s.io") {
-            let version = if item.contains("v=v2beta1") { "v2beta1" } else if item.contains("v=v2") { "v2" } else { continue };
+            let version = if item.contains("v=v2beta1") {
+                "v2beta1"
+            } else if item.contains("v=v2") {
+                "v2"
+            } else {
+                continue;
+            };
             let doc = server.api.registry.aggregated(core, version);
             return Ok(json_typed(
                 200,
                 &doc,
-                &format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"),
+                &format!(
+                    "application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList"
+                ),
             ));
         }
         if item.starts_with("application/json") && !item.contains("as=") || item == "*/*" {
@@ -244,24 +273,37 @@ fn openapi_v2(server: &Server) -> Resp {
     let bytes = match cached {
         Some(b) => b,
         None => {
-            let resources: Vec<api::resource::Resource> =
-                server.api.registry.all().iter().map(|s| s.resource.clone()).collect();
-            let doc = api::schema::openapi_v2::document_json(&server.api.registry.schemas(), &resources);
+            let resources: Vec<api::resource::Resource> = server
+                .api
+                .registry
+                .all()
+                .iter()
+                .map(|s| s.resource.clone())
+                .collect();
+            let doc =
+                api::schema::openapi_v2::document_json(&server.api.registry.schemas(), &resources);
             let b = Bytes::from(api::schema::openapi_v2::document_protobuf(&doc));
-            *server.openapi_v2.lock().unwrap_or_else(|e| e.into_inner()) = Some((generation, b.clone()));
+            *server.openapi_v2.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((generation, b.clone()));
             b
         }
     };
     Response::builder()
         .status(200)
-        .header("Content-Type", api::schema::openapi_v2::PROTOBUF_CONTENT_TYPE)
+        .header(
+            "Content-Type",
+            api::schema::openapi_v2::PROTOBUF_CONTENT_TYPE,
+        )
         .body(Body::full(bytes))
         .unwrap_or_else(|_| Response::new(Body::full("")))
 }
 
 fn openapi_index(server: &Server) -> Resp {
     let gvs = server.api.registry.group_versions();
-    json_response(200, &api::schema::openapi::index(&gvs, &openapi_hash(server)))
+    json_response(
+        200,
+        &api::schema::openapi::index(&gvs, &openapi_hash(server)),
+    )
 }
 
 fn openapi_document(server: &Server, gv: &str) -> Result<Resp, ApiError> {
@@ -269,14 +311,30 @@ fn openapi_document(server: &Server, gv: &str) -> Result<Resp, ApiError> {
     let (group, version) = match gv.split('/').collect::<Vec<_>>().as_slice() {
         ["api", v] => (String::new(), v.to_string()),
         ["apis", g, v] => (g.to_string(), v.to_string()),
-        _ => return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        _ => {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
+        }
     };
     let served = server.api.registry.resources_of(&group, &version);
     if served.is_empty() {
-        return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
     }
-    let resources: Vec<api::resource::Resource> = served.iter().map(|s| s.resource.clone()).collect();
-    let doc = api::schema::openapi::document(&server.api.registry.schemas(), &group, &version, &resources);
+    let resources: Vec<api::resource::Resource> =
+        served.iter().map(|s| s.resource.clone()).collect();
+    let doc = api::schema::openapi::document(
+        &server.api.registry.schemas(),
+        &group,
+        &version,
+        &resources,
+    );
     let mut r = json_response(200, &doc);
     r.headers_mut().insert(
         "Cache-Control",
@@ -308,7 +366,12 @@ async fn read_body(req: Request<Incoming>) -> Result<(Bytes, String), ApiError> 
 }
 
 fn with_warnings(mut resp: Resp, opts: &WriteOpts) -> Resp {
-    for w in opts.warnings.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+    for w in opts
+        .warnings
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         let v = format!("299 - \"{}\"", w.replace('"', "\\\""));
         if let Ok(h) = hyper::header::HeaderValue::from_str(&v) {
             resp.headers_mut().append("Warning", h);
@@ -355,11 +418,19 @@ async fn resource_verb(
 ) -> Result<Resp, ApiError> {
     let api = &server.api;
     let Some(served) = api.registry.find(&rp.group, &rp.version, &rp.plural) else {
-        return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
     };
     let r = &served.resource;
     if rp.namespace.is_some() && !r.namespaced {
-        return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+        return Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
     }
     let ns = rp.namespace.as_deref();
     let out = negotiate(accept)?;
@@ -371,10 +442,18 @@ async fn resource_verb(
         .to_string();
     if let Some(sub) = rp.sub.as_deref() {
         let Some(name) = rp.name.as_deref() else {
-            return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         };
         if r.subresource(sub).is_none() && !(sub == "finalize" && r.kind == "Namespace") {
-            return Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"));
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ));
         }
         return subresource(server, req, &served, ns, name, sub, q, out, verb, &agent).await;
     }
@@ -418,7 +497,11 @@ async fn resource_verb(
             let (v, created) = api
                 .update_with(&served, ns, name, None, &opts, |cur| match cur {
                     Some(_) => Ok(obj.clone()),
-                    None => Err(ApiError::not_found(&served.resource.group, &served.resource.plural, name)),
+                    None => Err(ApiError::not_found(
+                        &served.resource.group,
+                        &served.resource.plural,
+                        name,
+                    )),
                 })
                 .await?;
             let mut resp = with_warnings(render_object(&served, &v, out_json(out)), &opts);
@@ -430,7 +513,9 @@ async fn resource_verb(
         ("patch", Some(name)) => {
             let mut opts = WriteOpts::from_query(&q, &agent)?;
             let (body, ct) = read_body(req).await?;
-            let (v, created) = crate::patch::patch(api, &served, ns, name, None, &body, &ct, &q, &mut opts).await?;
+            let (v, created) =
+                crate::patch::patch(api, &served, ns, name, None, &body, &ct, &q, &mut opts)
+                    .await?;
             let mut resp = with_warnings(render_object(&served, &v, out_json(out)), &opts);
             if created {
                 *resp.status_mut() = StatusCode::CREATED;
@@ -451,13 +536,20 @@ async fn resource_verb(
             let options = delete_options(&body, &ct, &q)?;
             let (label, field) = selectors(&served, &q)?;
             let prefix = collection_prefix(&served, ns);
-            let (snap, _) = api.cache.list(&prefix, None, 0, |o| keep(&served, &label, &field, o));
+            let (snap, _) = api
+                .cache
+                .list(&prefix, None, 0, |o| keep(&served, &label, &field, o));
             let mut items = Vec::new();
             for (_, e) in snap.items {
                 let name = object::name(&e.obj).to_string();
                 let ons = object::namespace(&e.obj).map(str::to_string);
-                match api.delete(&served, ons.as_deref(), &name, &options, &opts).await {
-                    Ok((v, _)) if v.get("kind").and_then(Value::as_str) != Some("Status") => items.push(v),
+                match api
+                    .delete(&served, ons.as_deref(), &name, &options, &opts)
+                    .await
+                {
+                    Ok((v, _)) if v.get("kind").and_then(Value::as_str) != Some("Status") => {
+                        items.push(v)
+                    }
                     Ok(_) => items.push((*e.obj).clone()),
                     Err(err) if err.code == 404 => {}
                     Err(err) => return Err(err),
@@ -506,7 +598,10 @@ pub fn collection_prefix(s: &Served, ns: Option<&str>) -> String {
     }
 }
 
-type Selectors = (Option<api::selector::LabelSelector>, Option<api::selector::FieldSelector>);
+type Selectors = (
+    Option<api::selector::LabelSelector>,
+    Option<api::selector::FieldSelector>,
+);
 
 fn selectors(s: &Served, q: &Query) -> Result<Selectors, ApiError> {
     let label = match q.non_empty("labelSelector") {
@@ -518,7 +613,9 @@ fn selectors(s: &Served, q: &Query) -> Result<Selectors, ApiError> {
             let fs = api::selector::FieldSelector::parse(f).map_err(ApiError::bad_request)?;
             let probe = json!({"metadata": {}});
             for name in fs.fields() {
-                if api::selector::field_value(&s.resource.group, &s.resource.kind, &probe, name).is_none() {
+                if api::selector::field_value(&s.resource.group, &s.resource.kind, &probe, name)
+                    .is_none()
+                {
                     return Err(ApiError::bad_request(format!(
                         "field label not supported: {name}"
                     )));
@@ -538,12 +635,18 @@ fn keep(
     obj: &Value,
 ) -> bool {
     if let Some(l) = label
-        && !l.matches(obj.get("metadata").and_then(|m| m.get("labels")).and_then(Value::as_object))
+        && !l.matches(
+            obj.get("metadata")
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_object),
+        )
     {
         return false;
     }
     if let Some(f) = field
-        && !f.matches(|name| api::selector::field_value(&s.resource.group, &s.resource.kind, obj, name))
+        && !f.matches(|name| {
+            api::selector::field_value(&s.resource.group, &s.resource.kind, obj, name)
+        })
     {
         return false;
     }
@@ -624,7 +727,6 @@ fn table(
     out
 }
 
-
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Continue {
     v: String,
@@ -632,7 +734,13 @@ struct Continue {
     start: String,
 }
 
-async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out: Output) -> Result<Resp, ApiError> {
+async fn list(
+    server: &Arc<Server>,
+    s: &Served,
+    ns: Option<&str>,
+    q: &Query,
+    out: Output,
+) -> Result<Resp, ApiError> {
     let api = &server.api;
     let (label, field) = selectors(s, q)?;
     let prefix = collection_prefix(s, ns);
@@ -644,7 +752,11 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Continue>(&b).ok())
                 .filter(|t| t.v == "meta.k8s.io/v1" && t.start.starts_with(&prefix))
-                .ok_or_else(|| ApiError::bad_request("continue key is not valid: the continue token is malformed"))?;
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "continue key is not valid: the continue token is malformed",
+                    )
+                })?;
             Some(raw)
         }
         None => None,
@@ -655,12 +767,21 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
         (Some(t), _) => Some(t.rv),
         (None, Some("0")) => None,
         (None, Some(v)) => {
-            let r: i64 = v.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?;
+            let r: i64 = v
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?;
             if exact {
                 Some(r)
             } else {
                 if !api.cache.wait_for(r, Duration::from_secs(3)).await {
-                    return Err(ApiError::new(504, "Timeout", format!("Too large resource version: {r}, current: {}", api.cache.revision())));
+                    return Err(ApiError::new(
+                        504,
+                        "Timeout",
+                        format!(
+                            "Too large resource version: {r}, current: {}",
+                            api.cache.revision()
+                        ),
+                    ));
                 }
                 None
             }
@@ -691,7 +812,9 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
                     })?;
                 let n = page.kvs.len();
                 for kv in &page.kvs {
-                    let Ok(mut v) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+                    let Ok(mut v) = serde_json::from_slice::<Value>(&kv.value) else {
+                        continue;
+                    };
                     crate::cache::set_rv(&mut v, kv.mod_revision);
                     if !keep_fn(&v) {
                         after = Some(kv.key.clone());
@@ -712,7 +835,9 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
             (items, r, more, last)
         }
         _ => {
-            let (snap, more) = api.cache.list(&prefix, start_after.as_deref(), limit, keep_fn);
+            let (snap, more) = api
+                .cache
+                .list(&prefix, start_after.as_deref(), limit, keep_fn);
             let last = snap.items.last().map(|(k, _)| k.clone());
             let items: Vec<Arc<Value>> = snap.items.into_iter().map(|(_, e)| e.obj).collect();
             (items, snap.rev, more, last)
@@ -720,8 +845,15 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
     };
     let remaining_from = if more { last_key.clone() } else { None };
     let cont = if more {
-        let t = Continue { v: "meta.k8s.io/v1".into(), rv: rev, start: last_key.unwrap_or_default() };
-        Some(base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&t).unwrap_or_default()))
+        let t = Continue {
+            v: "meta.k8s.io/v1".into(),
+            rv: rev,
+            start: last_key.unwrap_or_default(),
+        };
+        Some(
+            base64::engine::general_purpose::STANDARD
+                .encode(serde_json::to_vec(&t).unwrap_or_default()),
+        )
     } else {
         None
     };
@@ -730,7 +862,11 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
             let include = q.get("includeObject").unwrap_or("Metadata");
             let refs: Vec<&Value> = items.iter().map(|v| &**v).collect();
             let t = table(s, &refs, true, include, Some(rev.to_string()), cont);
-            Ok(bytes_typed(200, t, "application/json;as=Table;v=v1;g=meta.k8s.io"))
+            Ok(bytes_typed(
+                200,
+                t,
+                "application/json;as=Table;v=v1;g=meta.k8s.io",
+            ))
         }
         Output::Metadata => {
             let items: Vec<Value> = items.iter().map(|v| partial(v)).collect();
@@ -738,13 +874,19 @@ async fn list(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out
             if let Some(c) = cont {
                 meta["continue"] = json!(c);
             }
-            Ok(json_response(200, &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items})))
+            Ok(json_response(
+                200,
+                &json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": items}),
+            ))
         }
         other => {
             let mut meta = json!({"resourceVersion": rev.to_string()});
             if let Some(c) = &cont {
                 meta["continue"] = json!(c);
-                if label.is_none() && field.is_none() && let Some(last) = &remaining_from {
+                if label.is_none()
+                    && field.is_none()
+                    && let Some(last) = &remaining_from
+                {
                     meta["remainingItemCount"] = json!(api.cache.count_after(&prefix, last));
                 }
             }
@@ -790,7 +932,13 @@ fn event_raw(kind: &str, obj: &[u8]) -> Bytes {
     Bytes::from(b)
 }
 
-async fn watch(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, out: Output) -> Result<Resp, ApiError> {
+async fn watch(
+    server: &Arc<Server>,
+    s: &Served,
+    ns: Option<&str>,
+    q: &Query,
+    out: Output,
+) -> Result<Resp, ApiError> {
     let api = &server.api;
     let (label, field) = selectors(s, q)?;
     let prefix = collection_prefix(s, ns);
@@ -800,15 +948,24 @@ async fn watch(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, ou
         Some(v) if !v.is_empty() => Some(q.flag("sendInitialEvents")?),
         _ => None,
     };
-    let timeout = q.int("timeoutSeconds")?.filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64))
+    let timeout = q
+        .int("timeoutSeconds")?
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64))
         .unwrap_or(Duration::from_secs(1800 + rand::random::<u64>() % 1800));
     let from = match (rv, send_initial) {
         (_, Some(true)) => None,
         (None | Some("0"), _) => None,
-        (Some(v), _) => Some(v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?),
+        (Some(v), _) => Some(
+            v.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {v}")))?,
+        ),
     };
     let (start, mut rx) = api.cache.watch(&prefix, from).map_err(|t| {
-        ApiError::expired(format!("too old resource version: {} ({})", t.requested, t.oldest))
+        ApiError::expired(format!(
+            "too old resource version: {} ({})",
+            t.requested, t.oldest
+        ))
     })?;
     let (tx, body) = Body::channel(64);
     let served = Arc::new(s.clone());
@@ -850,7 +1007,11 @@ async fn watch(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, ou
                 for e in events {
                     seen_rev = e.rev;
                     if let Some(kind) = filter_event(&e, &keep_fn) {
-                        let line = if out == Output::Json { event_raw(kind, e.obj_json()) } else { render_ev(kind, &e.obj) };
+                        let line = if out == Output::Json {
+                            event_raw(kind, e.obj_json())
+                        } else {
+                            render_ev(kind, &e.obj)
+                        };
                         if tx.send(line).await.is_err() {
                             return;
                         }
@@ -907,7 +1068,11 @@ async fn watch(server: &Arc<Server>, s: &Served, ns: Option<&str>, q: &Query, ou
             }
         }
     });
-    let ct = if out == Output::Table { "application/json;as=Table;v=v1;g=meta.k8s.io" } else { "application/json" };
+    let ct = if out == Output::Table {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
     Ok(Response::builder()
         .status(200)
         .header("Content-Type", ct)
@@ -968,23 +1133,33 @@ async fn subresource(
         ("status", "patch") => {
             let mut opts = WriteOpts::from_query(&q, agent)?;
             let (body, ct) = read_body(req).await?;
-            let (v, _) = crate::patch::patch(api, s, ns, name, Some("status"), &body, &ct, &q, &mut opts).await?;
+            let (v, _) =
+                crate::patch::patch(api, s, ns, name, Some("status"), &body, &ct, &q, &mut opts)
+                    .await?;
             Ok(with_warnings(render(200, &v, out_json(out)), &opts))
         }
         ("scale", "get") => {
             let obj = api.get(s, ns, name, &q).await?;
-            Ok(render(200, &crate::patch::to_scale(s, &obj)?, out_json(out)))
+            Ok(render(
+                200,
+                &crate::patch::to_scale(s, &obj)?,
+                out_json(out),
+            ))
         }
         ("scale", "update" | "patch") => {
             let mut opts = WriteOpts::from_query(&q, agent)?;
             let (body, ct) = read_body(req).await?;
-            let v = crate::patch::scale(api, s, ns, name, verb == "patch", &body, &ct, &q, &mut opts).await?;
+            let v =
+                crate::patch::scale(api, s, ns, name, verb == "patch", &body, &ct, &q, &mut opts)
+                    .await?;
             Ok(with_warnings(render(200, &v, out_json(out)), &opts))
         }
         ("log" | "exec" | "attach" | "portforward" | "proxy", _) => Err(ApiError::new(
             503,
             "ServiceUnavailable",
-            format!("{sub} needs the node agent running the pod, and this cluster has no node agent for {name} yet"),
+            format!(
+                "{sub} needs the node agent running the pod, and this cluster has no node agent for {name} yet"
+            ),
         )),
         ("eviction", "create") => {
             let opts = WriteOpts::from_query(&q, agent)?;
@@ -1004,15 +1179,22 @@ async fn subresource(
                         return Err(ApiError {
                             code: 429,
                             reason: "TooManyRequests",
-                            message: "Cannot evict pod as it would violate the pod's disruption budget.".into(),
-                            details: Some(json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {} needs {} healthy pods and has {} currently", object::name(&e.obj), e.obj["status"]["desiredHealthy"].as_i64().unwrap_or(0), e.obj["status"]["currentHealthy"].as_i64().unwrap_or(0))}]})),
+                            message:
+                                "Cannot evict pod as it would violate the pod's disruption budget."
+                                    .into(),
+                            details: Some(
+                                json!({"causes": [{"reason": "DisruptionBudget", "message": format!("The disruption budget {} needs {} healthy pods and has {} currently", object::name(&e.obj), e.obj["status"]["desiredHealthy"].as_i64().unwrap_or(0), e.obj["status"]["currentHealthy"].as_i64().unwrap_or(0))}]}),
+                            ),
                         });
                     }
                 }
             }
             let options = eviction.get("deleteOptions").cloned().unwrap_or(json!({}));
             api.delete(s, ns, name, &options, &opts).await?;
-            Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+            Ok(json_response(
+                201,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            ))
         }
         ("binding", "create") => {
             let opts = WriteOpts::from_query(&q, agent)?;
@@ -1020,20 +1202,45 @@ async fn subresource(
             let binding = parse_body(&body, &ct)?;
             let node = binding["target"]["name"].as_str().unwrap_or("").to_string();
             if node.is_empty() {
-                return Err(ApiError::invalid("", "Binding", name, &[api::error::FieldError::required("target.name", "")]));
+                return Err(ApiError::invalid(
+                    "",
+                    "Binding",
+                    name,
+                    &[api::error::FieldError::required("target.name", "")],
+                ));
             }
             api.update_with(s, ns, name, None, &opts, |cur| {
-                let Some(pod) = cur else { return Err(ApiError::not_found("", "pods", name)) };
-                if pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()) {
-                    return Err(ApiError::conflict("", "pods", name, &format!("pod {name} is already assigned to node {:?}", pod["spec"]["nodeName"].as_str().unwrap_or(""))));
+                let Some(pod) = cur else {
+                    return Err(ApiError::not_found("", "pods", name));
+                };
+                if pod["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty())
+                {
+                    return Err(ApiError::conflict(
+                        "",
+                        "pods",
+                        name,
+                        &format!(
+                            "pod {name} is already assigned to node {:?}",
+                            pod["spec"]["nodeName"].as_str().unwrap_or("")
+                        ),
+                    ));
                 }
                 let mut p = pod.clone();
                 p["spec"]["nodeName"] = json!(node);
                 Ok(p)
             })
             .await?;
-            Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+            Ok(json_response(
+                201,
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            ))
         }
-        _ => Err(ApiError::method_not_supported(&r.group, &format!("{}/{sub}", r.plural), verb)),
+        _ => Err(ApiError::method_not_supported(
+            &r.group,
+            &format!("{}/{sub}", r.plural),
+            verb,
+        )),
     }
 }

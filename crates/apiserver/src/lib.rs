@@ -10,8 +10,8 @@
 
 pub mod alloc;
 pub mod body;
-pub mod cli;
 pub mod cache;
+pub mod cli;
 pub mod controllers;
 pub mod handler;
 pub mod metrics;
@@ -159,7 +159,12 @@ pub async fn start(cfg: Config) -> Result<Running> {
         let pki = tls::Pki::load_or_create(&cfg.data_dir, addr)?;
         tls::write_kubeconfig(&kubeconfig, &pki.kubeconfig(&url))?;
         let tls_cfg = Arc::new(pki.server_config()?);
-        tokio::spawn(serve::tls(server.clone(), listener, tls_cfg, pki.token.clone()));
+        tokio::spawn(serve::tls(
+            server.clone(),
+            listener,
+            tls_cfg,
+            pki.token.clone(),
+        ));
     }
     Ok(Running {
         addr,
@@ -238,7 +243,14 @@ pub mod serve {
     fn public(path: &str) -> bool {
         matches!(
             path,
-            "/version" | "/version/" | "/healthz" | "/livez" | "/readyz" | "/healthz/" | "/livez/" | "/readyz/"
+            "/version"
+                | "/version/"
+                | "/healthz"
+                | "/livez"
+                | "/readyz"
+                | "/healthz/"
+                | "/livez/"
+                | "/readyz/"
         )
     }
 
@@ -281,7 +293,11 @@ pub mod serve {
                         if has_cert || bearer || public(req.uri().path()) {
                             Ok::<_, std::convert::Infallible>(handler::handle(server, req).await)
                         } else {
-                            Ok(error_response(&ApiError::new(401, "Unauthorized", "Unauthorized")))
+                            Ok(error_response(&ApiError::new(
+                                401,
+                                "Unauthorized",
+                                "Unauthorized",
+                            )))
                         }
                     }
                 });

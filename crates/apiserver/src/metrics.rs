@@ -32,24 +32,47 @@ impl Metrics {
     pub fn render(&self, api: &Api) -> String {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
-        let m = self.requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let m = self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for ((verb, res, code), (n, _)) in &m {
-            let _ = writeln!(out, "apiserver_request_total{{code=\"{code}\",resource=\"{res}\",verb=\"{}\"}} {n}", verb.to_uppercase());
+            let _ = writeln!(
+                out,
+                "apiserver_request_total{{code=\"{code}\",resource=\"{res}\",verb=\"{}\"}} {n}",
+                verb.to_uppercase()
+            );
         }
         out.push_str("# HELP apiserver_request_duration_seconds_sum Total time spent serving requests.\n# TYPE apiserver_request_duration_seconds_sum counter\n");
         for ((verb, res, code), (_, secs)) in &m {
-            let _ = writeln!(out, "apiserver_request_duration_seconds_sum{{code=\"{code}\",resource=\"{res}\",verb=\"{}\"}} {secs}", verb.to_uppercase());
+            let _ = writeln!(
+                out,
+                "apiserver_request_duration_seconds_sum{{code=\"{code}\",resource=\"{res}\",verb=\"{}\"}} {secs}",
+                verb.to_uppercase()
+            );
         }
         out.push_str("# HELP apiserver_storage_objects Number of stored objects at the time of last check split by kind.\n# TYPE apiserver_storage_objects gauge\n");
         for s in api.registry.all() {
             let n = api.cache.count(&s.resource.key_prefix());
             let r = &s.resource;
-            let name = if r.group.is_empty() { r.plural.clone() } else { format!("{}.{}", r.plural, r.group) };
+            let name = if r.group.is_empty() {
+                r.plural.clone()
+            } else {
+                format!("{}.{}", r.plural, r.group)
+            };
             let _ = writeln!(out, "apiserver_storage_objects{{resource=\"{name}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP etcd_current_revision The store's revision seen by the watch cache.\n# TYPE etcd_current_revision gauge\netcd_current_revision {}", api.cache.revision());
+        let _ = writeln!(
+            out,
+            "# HELP etcd_current_revision The store's revision seen by the watch cache.\n# TYPE etcd_current_revision gauge\netcd_current_revision {}",
+            api.cache.revision()
+        );
         if let Some(rss) = resident_bytes() {
-            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}");
+            let _ = writeln!(
+                out,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}"
+            );
         }
         out
     }

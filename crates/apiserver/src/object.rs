@@ -72,9 +72,7 @@ pub fn owner_refs(obj: &Value) -> &[Value] {
 
 /// Now as the API writes times (RFC 3339, seconds).
 pub fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// A time `secs` seconds from now, as the API writes times.

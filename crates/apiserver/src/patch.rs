@@ -29,7 +29,11 @@ fn patch_type(ct: &str, custom: bool) -> Result<PatchType, ApiError> {
             "UnsupportedMediaType",
             format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml{}",
-                if custom { "" } else { ", application/strategic-merge-patch+json" }
+                if custom {
+                    ""
+                } else {
+                    ", application/strategic-merge-patch+json"
+                }
             ),
         )),
     }
@@ -51,13 +55,17 @@ fn apply_patch(
         PatchType::Json => api::patch::json_patch(old, patch).map_err(patch_error),
         PatchType::Merge => {
             if !patch.is_object() {
-                return Err(ApiError::bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}"));
+                return Err(ApiError::bad_request(
+                    "json: cannot unmarshal array into Go value of type map[string]interface {}",
+                ));
             }
             Ok(api::patch::merge_patch(old, patch))
         }
         PatchType::Strategic => {
             if !patch.is_object() {
-                return Err(ApiError::bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}"));
+                return Err(ApiError::bad_request(
+                    "json: cannot unmarshal array into Go value of type map[string]interface {}",
+                ));
             }
             let schemas = api.registry.schemas();
             let schema = s.schema_name.as_deref().and_then(|n| schemas.get(n));
@@ -83,7 +91,14 @@ pub async fn patch(
 ) -> Result<(Value, bool), ApiError> {
     let r = &s.resource;
     let pt = patch_type(ct, s.is_custom())?;
-    let patch = parse_body(body, if pt == PatchType::Apply { "yaml" } else { "json" })?;
+    let patch = parse_body(
+        body,
+        if pt == PatchType::Apply {
+            "yaml"
+        } else {
+            "json"
+        },
+    )?;
     if pt == PatchType::Apply {
         if q.non_empty("fieldManager").is_none() {
             return Err(ApiError::bad_request(
@@ -96,7 +111,11 @@ pub async fn patch(
         let force = q.flag("force")?;
         opts.apply = true;
         let schemas = api.registry.schemas();
-        let schema = s.schema_name.as_deref().and_then(|n| schemas.get(n)).cloned();
+        let schema = s
+            .schema_name
+            .as_deref()
+            .and_then(|n| schemas.get(n))
+            .cloned();
         let api_version = r.api_version();
         let manager = opts.manager.clone();
         let ns_owned = ns.map(str::to_string);
@@ -146,14 +165,16 @@ pub async fn patch(
         let mut patched = apply_patch(api, s, pt, old, &patch)?;
         // A patch that does not name a resourceVersion applies to whatever is current.
         let pinned = match pt {
-            PatchType::Json => patch
-                .as_array()
-                .is_some_and(|ops| ops.iter().any(|o| o["path"].as_str().is_some_and(|p| p == "/metadata/resourceVersion" || p == "/metadata"))),
+            PatchType::Json => patch.as_array().is_some_and(|ops| {
+                ops.iter().any(|o| {
+                    o["path"]
+                        .as_str()
+                        .is_some_and(|p| p == "/metadata/resourceVersion" || p == "/metadata")
+                })
+            }),
             _ => patch["metadata"].get("resourceVersion").is_some(),
         };
-        if !pinned
-            && let Some(rv) = old["metadata"].get("resourceVersion")
-        {
+        if !pinned && let Some(rv) = old["metadata"].get("resourceVersion") {
             object::meta_mut(&mut patched).insert("resourceVersion".into(), rv.clone());
         }
         Ok(patched)
@@ -170,10 +191,19 @@ type ScalePaths = (Vec<String>, Vec<String>, Option<Vec<String>>);
 
 fn scale_paths(s: &Served) -> Result<ScalePaths, ApiError> {
     let split = |p: &str| -> Vec<String> {
-        p.trim_start_matches('.').split('.').map(str::to_string).collect()
+        p.trim_start_matches('.')
+            .split('.')
+            .map(str::to_string)
+            .collect()
     };
     if let Some(c) = &s.custom {
-        let sc = c.scale.as_ref().ok_or_else(|| ApiError::new(404, "NotFound", "the server could not find the requested resource"))?;
+        let sc = c.scale.as_ref().ok_or_else(|| {
+            ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
+        })?;
         return Ok((
             split(&sc.spec_replicas_path),
             split(&sc.status_replicas_path),
@@ -205,7 +235,10 @@ fn set_at(v: &mut Value, path: &[String], x: Value) {
 pub fn to_scale(s: &Served, obj: &Value) -> Result<Value, ApiError> {
     let (spec, status, sel) = scale_paths(s)?;
     let selector = match sel {
-        Some(p) => at(obj, &p).and_then(Value::as_str).unwrap_or("").to_string(),
+        Some(p) => at(obj, &p)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         None => label_selector_string(&obj["spec"]["selector"]),
     };
     let m = &obj["metadata"];
@@ -228,7 +261,10 @@ fn label_selector_string(sel: &Value) -> String {
     if let Some(exprs) = sel["matchExpressions"].as_array() {
         for e in exprs {
             let key = e["key"].as_str().unwrap_or("");
-            let vals: Vec<&str> = e["values"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let vals: Vec<&str> = e["values"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             match e["operator"].as_str().unwrap_or("") {
                 "In" => parts.push(format!("{key} in ({})", vals.join(","))),
                 "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
@@ -255,25 +291,55 @@ pub async fn scale(
     opts: &mut WriteOpts,
 ) -> Result<Value, ApiError> {
     let (spec_path, _, _) = scale_paths(s)?;
-    let pt = if is_patch { Some(patch_type(ct, true).or_else(|_| patch_type(ct, false))?) } else { None };
-    let input = parse_body(body, if pt == Some(PatchType::Apply) { "yaml" } else { ct })?;
+    let pt = if is_patch {
+        Some(patch_type(ct, true).or_else(|_| patch_type(ct, false))?)
+    } else {
+        None
+    };
+    let input = parse_body(
+        body,
+        if pt == Some(PatchType::Apply) {
+            "yaml"
+        } else {
+            ct
+        },
+    )?;
     let (obj, _) = api
         .update_with(s, ns, name, None, opts, |cur| {
             let Some(old) = cur else {
-                return Err(ApiError::not_found(&s.resource.group, &s.resource.plural, name));
+                return Err(ApiError::not_found(
+                    &s.resource.group,
+                    &s.resource.plural,
+                    name,
+                ));
             };
             let scale = to_scale(s, old)?;
             let new_scale = match pt {
                 None => input.clone(),
-                Some(PatchType::Json) => api::patch::json_patch(&scale, &input).map_err(patch_error)?,
-                Some(PatchType::Merge) | Some(PatchType::Strategic) | Some(PatchType::Apply) => api::patch::merge_patch(&scale, &input),
+                Some(PatchType::Json) => {
+                    api::patch::json_patch(&scale, &input).map_err(patch_error)?
+                }
+                Some(PatchType::Merge) | Some(PatchType::Strategic) | Some(PatchType::Apply) => {
+                    api::patch::merge_patch(&scale, &input)
+                }
             };
             let replicas = new_scale["spec"]["replicas"].as_i64().unwrap_or(0);
             if replicas < 0 {
-                return Err(ApiError::invalid("autoscaling", "Scale", name, &[api::error::FieldError::invalid("spec.replicas", json!(replicas), "must be greater than or equal to 0")]));
+                return Err(ApiError::invalid(
+                    "autoscaling",
+                    "Scale",
+                    name,
+                    &[api::error::FieldError::invalid(
+                        "spec.replicas",
+                        json!(replicas),
+                        "must be greater than or equal to 0",
+                    )],
+                ));
             }
             let mut out = old.clone();
-            if let Some(rv) = new_scale["metadata"]["resourceVersion"].as_str().filter(|v| !v.is_empty())
+            if let Some(rv) = new_scale["metadata"]["resourceVersion"]
+                .as_str()
+                .filter(|v| !v.is_empty())
                 && Some(rv) != object::meta_str(old, "resourceVersion")
             {
                 return Err(ApiError::stale(&s.resource.group, &s.resource.plural, name));

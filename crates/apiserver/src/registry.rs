@@ -88,7 +88,9 @@ impl Registry {
             .by_path
             .values()
             .find(|s| {
-                s.resource.group == group && s.resource.version == version && s.resource.kind == kind
+                s.resource.group == group
+                    && s.resource.version == version
+                    && s.resource.kind == kind
             })
             .cloned()
     }

@@ -220,7 +220,9 @@ pub fn negotiate(accept: Option<&str>) -> Result<Output, ApiError> {
     Err(ApiError::new(
         406,
         "NotAcceptable",
-        format!("only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io (got {accept:?})"),
+        format!(
+            "only the following media types are accepted: application/json, application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io (got {accept:?})"
+        ),
     ))
 }
 
@@ -235,28 +237,40 @@ mod tests {
             parse_path("/apis/apps/v1"),
             Some(Target::GroupVersion("apps".into(), "v1".into()))
         );
-        let Some(Target::Resource(r)) = parse_path("/api/v1/namespaces/default/pods/p1/log")
-        else {
+        let Some(Target::Resource(r)) = parse_path("/api/v1/namespaces/default/pods/p1/log") else {
             panic!("resource")
         };
         assert_eq!(
-            (r.namespace.as_deref(), r.plural.as_str(), r.name.as_deref(), r.sub.as_deref()),
+            (
+                r.namespace.as_deref(),
+                r.plural.as_str(),
+                r.name.as_deref(),
+                r.sub.as_deref()
+            ),
             (Some("default"), "pods", Some("p1"), Some("log"))
         );
         let Some(Target::Resource(r)) = parse_path("/api/v1/namespaces/ns1/finalize") else {
             panic!("resource")
         };
-        assert_eq!((r.plural.as_str(), r.name.as_deref()), ("namespaces", Some("ns1")));
+        assert_eq!(
+            (r.plural.as_str(), r.name.as_deref()),
+            ("namespaces", Some("ns1"))
+        );
         let Some(Target::Resource(r)) = parse_path("/api/v1/namespaces/ns1") else {
             panic!("resource")
         };
-        assert_eq!((r.namespace, r.plural.as_str(), r.name.as_deref()), (None, "namespaces", Some("ns1")));
+        assert_eq!(
+            (r.namespace, r.plural.as_str(), r.name.as_deref()),
+            (None, "namespaces", Some("ns1"))
+        );
         assert_eq!(parse_path("/version"), None);
     }
 
     #[test]
     fn queries_and_accept() {
-        let q = Query::parse(Some("&watch=True&labelSelector=app%3Dweb%2Ctier+in+(a)&limit=500"));
+        let q = Query::parse(Some(
+            "&watch=True&labelSelector=app%3Dweb%2Ctier+in+(a)&limit=500",
+        ));
         assert!(q.flag("watch").expect("bool"));
         assert_eq!(q.get("labelSelector"), Some("app=web,tier in (a)"));
         assert_eq!(q.int("limit").expect("int"), Some(500));

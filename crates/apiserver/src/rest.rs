@@ -166,7 +166,9 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
         return Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {media})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {media})"
+            ),
         ));
     }
     let yaml = content_type.contains("yaml");
@@ -205,13 +207,22 @@ impl Api {
     /// types always; then drops unknown fields.
     fn check_schema(&self, s: &Served, obj: &mut Value, opts: &WriteOpts) -> Result<(), ApiError> {
         let schemas = self.registry.schemas();
-        let Some(schema) = s.schema_name.as_deref().and_then(|n| schemas.get(n)).cloned() else {
+        let Some(schema) = s
+            .schema_name
+            .as_deref()
+            .and_then(|n| schemas.get(n))
+            .cloned()
+        else {
             return Ok(());
         };
         let kind = &s.resource.kind;
         let version = &s.resource.version;
         use api::schema::validate::{Mode, decode_error, strict_error, validate};
-        let mode = if s.is_custom() { Mode::Custom } else { Mode::BuiltIn };
+        let mode = if s.is_custom() {
+            Mode::Custom
+        } else {
+            Mode::BuiltIn
+        };
         let report = validate(&schemas, &schema, obj, mode);
         if s.is_custom() && !report.errors.is_empty() {
             return Err(ApiError::invalid(
@@ -252,10 +263,18 @@ impl Api {
         }
         // A body without apiVersion or kind is the endpoint's type (typed clients, such as
         // Python's, leave them out).
-        if obj.get("apiVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             obj["apiVersion"] = json!(want);
         }
-        if obj.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if obj
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             obj["kind"] = json!(r.kind);
         }
         let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -275,7 +294,12 @@ impl Api {
     }
 
     /// Reads one object from the store (the newest).
-    pub async fn read(&self, s: &Served, ns: Option<&str>, name: &str) -> Result<(Value, Revision), ApiError> {
+    pub async fn read(
+        &self,
+        s: &Served,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(Value, Revision), ApiError> {
         let key = s.resource.key(ns, name);
         let kv = self
             .store
@@ -289,7 +313,13 @@ impl Api {
     }
 
     /// GET of one object, from the cache when it is current enough.
-    pub async fn get(&self, s: &Served, ns: Option<&str>, name: &str, q: &Query) -> Result<Value, ApiError> {
+    pub async fn get(
+        &self,
+        s: &Served,
+        ns: Option<&str>,
+        name: &str,
+        q: &Query,
+    ) -> Result<Value, ApiError> {
         let key = s.resource.key(ns, name);
         match q.non_empty("resourceVersion") {
             Some(_) => {}
@@ -300,7 +330,11 @@ impl Api {
         }
         match self.cache.get(&key) {
             Some(e) => Ok((*e.obj).clone()),
-            None => Err(ApiError::not_found(&s.resource.group, &s.resource.plural, name)),
+            None => Err(ApiError::not_found(
+                &s.resource.group,
+                &s.resource.plural,
+                name,
+            )),
         }
     }
 
@@ -309,7 +343,9 @@ impl Api {
         let found = match self.cache.get(&key) {
             Some(e) => Some(e.obj),
             None => match self.store.get(&key).await.map_err(store_error)? {
-                Some(kv) => serde_json::from_slice::<Value>(&kv.value).ok().map(Arc::new),
+                Some(kv) => serde_json::from_slice::<Value>(&kv.value)
+                    .ok()
+                    .map(Arc::new),
                 None => None,
             },
         };
@@ -319,7 +355,9 @@ impl Api {
                 "",
                 "namespaces",
                 ns,
-                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
             )
             .with_message(format!(
                 "unable to create new content in namespace {ns} because it is being terminated"
@@ -376,7 +414,10 @@ impl Api {
                 &r.group,
                 &r.kind,
                 "",
-                &[FieldError::required("metadata.name", "name or generateName is required")],
+                &[FieldError::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
             ));
         }
         let name = object::name(&obj).to_string();
@@ -434,7 +475,16 @@ impl Api {
         let schemas = self.registry.schemas();
         let schema = s.schema_name.as_deref().and_then(|n| schemas.get(n));
         if !opts.apply {
-            api::patch::track_update(&schemas, schema, None, &mut obj, &opts.manager, &gvk_string(s), None, &object::now());
+            api::patch::track_update(
+                &schemas,
+                schema,
+                None,
+                &mut obj,
+                &opts.manager,
+                &gvk_string(s),
+                None,
+                &object::now(),
+            );
         }
         let result = self.commit_create(s, ns, &name, obj, opts).await;
         if let Some(held) = held {
@@ -499,7 +549,8 @@ impl Api {
             let key = r.key(ns, name);
             let current = match self.store.get(&key).await.map_err(store_error)? {
                 Some(kv) => {
-                    let mut v: Value = serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
+                    let mut v: Value =
+                        serde_json::from_slice(&kv.value).map_err(ApiError::internal)?;
                     set_rv(&mut v, kv.mod_revision);
                     Some((v, kv.mod_revision))
                 }
@@ -511,7 +562,8 @@ impl Api {
             };
             let mut new = mutate(Some(&old))?;
             // A resourceVersion in the new object must be the current one.
-            if let Some(want) = object::meta_str(&new, "resourceVersion").filter(|v| !v.is_empty()) {
+            if let Some(want) = object::meta_str(&new, "resourceVersion").filter(|v| !v.is_empty())
+            {
                 if want != rev.to_string() {
                     return Err(ApiError::stale(&r.group, &r.plural, name));
                 }
@@ -653,7 +705,9 @@ impl Api {
             }
             _ => {
                 self.check_schema(s, new, opts)?;
-                if r.has_status() || s.is_custom() && s.custom.as_ref().is_some_and(|c| c.resource.has_status()) {
+                if r.has_status()
+                    || s.is_custom() && s.custom.as_ref().is_some_and(|c| c.resource.has_status())
+                {
                     match old.get("status") {
                         Some(st) => new["status"] = st.clone(),
                         None => {
@@ -710,7 +764,9 @@ impl Api {
                     &name,
                     &[FieldError::forbidden(
                         "metadata.finalizers",
-                        format!("no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"),
+                        format!(
+                            "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+                        ),
                     )],
                 ));
             }
@@ -731,7 +787,10 @@ impl Api {
             api::validate::validate_update(&r.group, &r.kind, r.namespaced, old, new)
         };
         let mut errors = errors;
-        if r.group == "apiextensions.k8s.io" && r.kind == "CustomResourceDefinition" && sub.is_none() {
+        if r.group == "apiextensions.k8s.io"
+            && r.kind == "CustomResourceDefinition"
+            && sub.is_none()
+        {
             errors.extend(api::schema::crd::validate_crd(new));
         }
         if !errors.is_empty() {
@@ -835,8 +894,13 @@ impl Api {
             }
             // Graceful deletion: pods bound to a node wait for their node agent.
             let pod_grace = if r.group.is_empty() && r.kind == "Pod" {
-                let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-                let terminal = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+                let bound = obj["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty());
+                let terminal = matches!(
+                    obj["status"]["phase"].as_str(),
+                    Some("Succeeded" | "Failed")
+                );
                 let g = grace
                     .or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64())
                     .unwrap_or(30)
@@ -845,7 +909,8 @@ impl Api {
             } else {
                 0
             };
-            let pending_ns = r.group.is_empty() && r.kind == "Namespace" && !spec_finalizers(&obj).is_empty();
+            let pending_ns =
+                r.group.is_empty() && r.kind == "Namespace" && !spec_finalizers(&obj).is_empty();
             if fins.is_empty() && pod_grace == 0 && !pending_ns {
                 if opts.dry_run {
                     return Ok((obj, true));
@@ -860,7 +925,9 @@ impl Api {
                         });
                         return Ok((if r.kind == "Pod" { obj } else { status }, true));
                     }
-                    Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound { .. }) => continue,
+                    Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound { .. }) => {
+                        continue;
+                    }
                     Err(e) => return Err(store_error(e)),
                 }
             }
@@ -868,7 +935,9 @@ impl Api {
             if was_deleting
                 && fins == object::finalizers(&obj)
                 && (pod_grace == 0
-                    || obj["metadata"]["deletionGracePeriodSeconds"].as_i64().is_some_and(|g| g <= pod_grace))
+                    || obj["metadata"]["deletionGracePeriodSeconds"]
+                        .as_i64()
+                        .is_some_and(|g| g <= pod_grace))
             {
                 return Ok((obj, false));
             }
@@ -878,7 +947,11 @@ impl Api {
                 if !was_deleting || pod_grace > 0 {
                     m.insert(
                         "deletionTimestamp".into(),
-                        json!(if pod_grace > 0 { object::in_secs(pod_grace) } else { object::now() }),
+                        json!(if pod_grace > 0 {
+                            object::in_secs(pod_grace)
+                        } else {
+                            object::now()
+                        }),
                     );
                 }
                 m.insert("deletionGracePeriodSeconds".into(), json!(pod_grace));
@@ -899,7 +972,12 @@ impl Api {
                 Err(e) => return Err(store_error(e)),
             }
         }
-        Err(ApiError::conflict(&r.group, &r.plural, name, "the object kept changing"))
+        Err(ApiError::conflict(
+            &r.group,
+            &r.plural,
+            name,
+            "the object kept changing",
+        ))
     }
 }
 
@@ -928,7 +1006,12 @@ pub fn spec_finalizers(obj: &Value) -> Vec<String> {
     }
     obj["spec"]["finalizers"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -937,7 +1020,12 @@ pub fn spec_finalizers(obj: &Value) -> Vec<String> {
 fn prepare_create_status(s: &Served, obj: &mut Value) {
     let r = &s.resource;
     let reset = s.custom.as_ref().is_some_and(|c| c.resource.has_status())
-        || (!s.is_custom() && r.has_status() && !matches!(r.kind.as_str(), "Namespace" | "Node" | "PersistentVolume" | "CustomResourceDefinition"));
+        || (!s.is_custom()
+            && r.has_status()
+            && !matches!(
+                r.kind.as_str(),
+                "Namespace" | "Node" | "PersistentVolume" | "CustomResourceDefinition"
+            ));
     if reset && let Some(m) = obj.as_object_mut() {
         m.remove("status");
     }
@@ -1010,10 +1098,17 @@ fn encode(obj: &Value) -> Result<Bytes, ApiError> {
 /// Maps a store failure to an API error.
 pub fn store_error(e: store::Error) -> ApiError {
     match e {
-        store::Error::Compacted { requested, compacted } => {
-            ApiError::expired(format!("too old resource version: {requested} ({compacted})"))
-        }
-        store::Error::TooLarge { .. } => ApiError::new(413, "RequestEntityTooLarge", "Request entity too large: etcdserver: request is too large"),
+        store::Error::Compacted {
+            requested,
+            compacted,
+        } => ApiError::expired(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
+        store::Error::TooLarge { .. } => ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: etcdserver: request is too large",
+        ),
         other => ApiError::internal(other),
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// The credentials of a server.
@@ -101,7 +101,11 @@ impl Pki {
         let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("reading pki/ca.crt")?;
 
         let server_key = KeyPair::generate()?;
-        let mut sans = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
+        let mut sans = vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ];
         if !listen.ip().is_unspecified() {
             sans.push(listen.ip().to_string());
         }
@@ -117,7 +121,10 @@ impl Pki {
             })
             .collect::<Result<_, _>>()?;
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         validity(&mut p, 365);
         let server_cert = p.signed_by(&server_key, &issuer)?;
         write_private(&dir.join("apiserver.crt"), &server_cert.pem())?;

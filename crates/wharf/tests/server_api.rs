@@ -22,7 +22,13 @@ fn write(server: &ApiServer, name: &str, text: &str) -> String {
 }
 
 /// A raw HTTPS request with the admin certificate: (status, body).
-fn curl(s: &ApiServer, method: &str, path: &str, content_type: &str, body: Option<&[u8]>) -> (u16, String) {
+fn curl(
+    s: &ApiServer,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: Option<&[u8]>,
+) -> (u16, String) {
     let pki = s.data_dir.join("pki");
     let mut cmd = Command::new("curl");
     cmd.args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", method])
@@ -45,8 +51,18 @@ fn curl(s: &ApiServer, method: &str, path: &str, content_type: &str, body: Optio
 
 #[test]
 fn bad_input_gets_kube_apiservers_errors_and_changes_nothing() {
-    let s = ApiServer::start("bad", Options { extra: vec!["--watch-history-seconds".into(), "1".into()], ..Default::default() });
-    let good = write(&s, "good.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\ndata: {a: \"1\"}\n");
+    let s = ApiServer::start(
+        "bad",
+        Options {
+            extra: vec!["--watch-history-seconds".into(), "1".into()],
+            ..Default::default()
+        },
+    );
+    let good = write(
+        &s,
+        "good.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\ndata: {a: \"1\"}\n",
+    );
     s.ok(&["apply", "-f", &good]);
     let before = s.ok(&["get", "cm", "keep", "-o", "json"]);
 
@@ -54,11 +70,19 @@ fn bad_input_gets_kube_apiservers_errors_and_changes_nothing() {
     let e = s.fails(&["create", "configmap", "Bad_Name"], None);
     assert!(e.contains(r#"ConfigMap "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters"#), "{e}");
     // A missing required field.
-    let d = write(&s, "nosel.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: busybox}]}\n");
+    let d = write(
+        &s,
+        "nosel.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    metadata: {labels: {a: b}}\n    spec: {containers: [{name: c, image: busybox}]}\n",
+    );
     let e = s.fails(&["apply", "-f", &d], None);
     assert!(e.contains("spec.selector: Required value"), "{e}");
     // An unknown field under fieldValidation=Strict (kubectl's default).
-    let u = write(&s, "unknown.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: u}\ndata: {a: \"1\"}\nspam: 1\n");
+    let u = write(
+        &s,
+        "unknown.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: u}\ndata: {a: \"1\"}\nspam: 1\n",
+    );
     let e = s.fails(&["apply", "-f", &u], None);
     assert!(e.contains(r#"ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "spam""#), "{e}");
     // …a warning under Warn, and dropped under Ignore.
@@ -66,52 +90,154 @@ fn bad_input_gets_kube_apiservers_errors_and_changes_nothing() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(r#"unknown field "spam""#));
     // A wrong type.
-    let t = write(&s, "type.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: t}\nspec: {replicas: many}\n");
+    let t = write(
+        &s,
+        "type.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: t}\nspec: {replicas: many}\n",
+    );
     let e = s.fails(&["apply", "-f", &t], None);
     assert!(e.contains("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"), "{e}");
     // A stale resourceVersion.
     let mut stale = json(&before);
     stale["data"]["a"] = Value::from("2");
-    s.ok(&["patch", "cm", "keep", "--type", "merge", "-p", r#"{"data":{"b":"x"}}"#]);
+    s.ok(&[
+        "patch",
+        "cm",
+        "keep",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"b":"x"}}"#,
+    ]);
     let sf = write(&s, "stale.json", &stale.to_string());
     let e = s.fails(&["replace", "-f", &sf], None);
     assert!(e.contains(r#"Operation cannot be fulfilled on configmaps "keep": the object has been modified; please apply your changes to the latest version and try again"#), "{e}");
     // A patch that does not apply.
-    let e = s.fails(&["patch", "cm", "keep", "--type", "json", "-p", r#"[{"op":"remove","path":"/data/nope"}]"#], None);
-    assert!(e.contains("the server rejected our request due to an error in our request"), "{e}");
+    let e = s.fails(
+        &[
+            "patch",
+            "cm",
+            "keep",
+            "--type",
+            "json",
+            "-p",
+            r#"[{"op":"remove","path":"/data/nope"}]"#,
+        ],
+        None,
+    );
+    assert!(
+        e.contains("the server rejected our request due to an error in our request"),
+        "{e}"
+    );
     // A ConfigMap over its own 1 MiB limit, and an object over the store's 1.5 MiB.
-    let big = format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#, "y".repeat(1_100_000));
-    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/json", Some(big.as_bytes()));
-    assert_eq!((code, json(&body)["reason"].as_str()), (422, Some("Invalid")), "{body}");
-    assert!(body.contains("Too long: may not be more than 1048576 bytes"), "{body}");
+    let big = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#,
+        "y".repeat(1_100_000)
+    );
+    let (code, body) = curl(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        Some(big.as_bytes()),
+    );
+    assert_eq!(
+        (code, json(&body)["reason"].as_str()),
+        (422, Some("Invalid")),
+        "{body}"
+    );
+    assert!(
+        body.contains("Too long: may not be more than 1048576 bytes"),
+        "{body}"
+    );
     let big = format!(
         r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"big"}},"spec":{{"containers":[{{"name":"c","image":"busybox","env":[{{"name":"X","value":"{}"}}]}}]}}}}"#,
         "y".repeat(1_700_000)
     );
-    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/pods", "application/json", Some(big.as_bytes()));
+    let (code, body) = curl(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        Some(big.as_bytes()),
+    );
     assert_eq!(code, 413, "{body}");
     assert_eq!(json(&body)["reason"], "RequestEntityTooLarge");
     // Unknown kinds and resources.
-    let (code, body) = curl(&s, "GET", "/api/v1/namespaces/default/frobnicators", "application/json", None);
-    assert_eq!((code, json(&body)["reason"].as_str()), (404, Some("NotFound")), "{body}");
-    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/json", Some(br#"{"apiVersion":"v1","kind":"Frobnicator","metadata":{"name":"f"}}"#));
+    let (code, body) = curl(
+        &s,
+        "GET",
+        "/api/v1/namespaces/default/frobnicators",
+        "application/json",
+        None,
+    );
+    assert_eq!(
+        (code, json(&body)["reason"].as_str()),
+        (404, Some("NotFound")),
+        "{body}"
+    );
+    let (code, body) = curl(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        Some(br#"{"apiVersion":"v1","kind":"Frobnicator","metadata":{"name":"f"}}"#),
+    );
     assert_eq!(code, 400, "{body}");
-    assert!(json(&body)["message"].as_str().unwrap_or("").contains("does not match the expected kind (ConfigMap)"), "{body}");
+    assert!(
+        json(&body)["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("does not match the expected kind (ConfigMap)"),
+        "{body}"
+    );
     // Malformed JSON and YAML.
-    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/json", Some(b"{\"apiVersion\": \"v1\", "));
-    assert_eq!((code, json(&body)["reason"].as_str()), (400, Some("BadRequest")), "{body}");
-    let (code, body) = curl(&s, "POST", "/api/v1/namespaces/default/configmaps", "application/yaml", Some(b"apiVersion: v1\nkind: [ConfigMap\n"));
-    assert_eq!((code, json(&body)["reason"].as_str()), (400, Some("BadRequest")), "{body}");
+    let (code, body) = curl(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/json",
+        Some(b"{\"apiVersion\": \"v1\", "),
+    );
+    assert_eq!(
+        (code, json(&body)["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "{body}"
+    );
+    let (code, body) = curl(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/yaml",
+        Some(b"apiVersion: v1\nkind: [ConfigMap\n"),
+    );
+    assert_eq!(
+        (code, json(&body)["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "{body}"
+    );
     // A watch from a revision older than the kept history (one second here).
     for i in 0..3 {
         s.ok(&["create", "configmap", &format!("churn{i}")]);
     }
     std::thread::sleep(Duration::from_millis(1500));
     s.ok(&["create", "configmap", "churn-last"]);
-    let (code, body) = curl(&s, "GET", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2", "application/json", None);
+    let (code, body) = curl(
+        &s,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2",
+        "application/json",
+        None,
+    );
     assert_eq!(code, 410, "{body}");
     assert_eq!(json(&body)["reason"], "Expired");
-    assert!(json(&body)["message"].as_str().unwrap_or("").starts_with("too old resource version: 2 ("), "{body}");
+    assert!(
+        json(&body)["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("too old resource version: 2 ("),
+        "{body}"
+    );
 
     // Nothing stored changed by any rejected request.
     let after = json(&s.ok(&["get", "cm", "keep", "-o", "json"]));
@@ -148,21 +274,40 @@ fn stale_concurrent_updates_exactly_one_wins() {
                 .iter()
                 .map(|f| sc.spawn(|| s.kubectl(&["replace", "-f", f])))
                 .collect();
-            hs.into_iter().map(|h| h.join().expect("client thread")).collect()
+            hs.into_iter()
+                .map(|h| h.join().expect("client thread"))
+                .collect()
         });
         let won: Vec<&std::process::Output> = outs.iter().filter(|o| o.status.success()).collect();
-        assert_eq!(won.len(), 1, "exactly one of two stale writers wins (round {round})");
+        assert_eq!(
+            won.len(),
+            1,
+            "exactly one of two stale writers wins (round {round})"
+        );
         let lost = outs.iter().find(|o| !o.status.success()).expect("a loser");
         let e = String::from_utf8_lossy(&lost.stderr);
-        assert!(e.contains("Error from server (Conflict)") && e.contains("the object has been modified"), "{e}");
+        assert!(
+            e.contains("Error from server (Conflict)")
+                && e.contains("the object has been modified"),
+            "{e}"
+        );
     }
     let last = json(&s.ok(&["get", "cm", "race", "-o", "json"]));
-    assert_ne!(last["metadata"]["resourceVersion"], current["metadata"]["resourceVersion"]);
+    assert_ne!(
+        last["metadata"]["resourceVersion"],
+        current["metadata"]["resourceVersion"]
+    );
 }
 
 fn owner_and_dependents(s: &ApiServer, tag: &str, block: bool) -> String {
     s.ok(&["create", "configmap", &format!("{tag}-owner")]);
-    let uid = s.ok(&["get", "cm", &format!("{tag}-owner"), "-o", "jsonpath={.metadata.uid}"]);
+    let uid = s.ok(&[
+        "get",
+        "cm",
+        &format!("{tag}-owner"),
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
     for i in 0..3 {
         let m = format!(
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {tag}-dep{i}\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: {tag}-owner, uid: {uid}, blockOwnerDeletion: {block}}}\n"
@@ -186,7 +331,9 @@ fn garbage_collection_background_foreground_and_orphan() {
     // Background: the owner goes at once, its dependents after.
     owner_and_dependents(&s, "bg", false);
     s.ok(&["delete", "cm", "bg-owner"]);
-    s.eventually("background collection", Duration::from_secs(30), || (deps_left(&s, "bg") == 0).then_some(()));
+    s.eventually("background collection", Duration::from_secs(30), || {
+        (deps_left(&s, "bg") == 0).then_some(())
+    });
 
     // Orphan: the dependents stay, without the owner reference.
     owner_and_dependents(&s, "or", false);
@@ -196,7 +343,13 @@ fn garbage_collection_background_foreground_and_orphan() {
     });
     assert_eq!(deps_left(&s, "or"), 3);
     for i in 0..3 {
-        let refs = s.ok(&["get", "cm", &format!("or-dep{i}"), "-o", "jsonpath={.metadata.ownerReferences}"]);
+        let refs = s.ok(&[
+            "get",
+            "cm",
+            &format!("or-dep{i}"),
+            "-o",
+            "jsonpath={.metadata.ownerReferences}",
+        ]);
         assert!(refs.is_empty(), "owner reference left: {refs}");
     }
 
@@ -204,7 +357,11 @@ fn garbage_collection_background_foreground_and_orphan() {
     owner_and_dependents(&s, "fg", true);
     let out = s.ok(&["delete", "cm", "fg-owner", "--cascade=foreground"]);
     assert!(out.contains("deleted"), "{out}");
-    assert_eq!(deps_left(&s, "fg"), 0, "foreground deletion finished before its owner went");
+    assert_eq!(
+        deps_left(&s, "fg"),
+        0,
+        "foreground deletion finished before its owner went"
+    );
 }
 
 /// Creates 1,500 ConfigMaps through kubectl, kills the server with SIGKILL after 1,000 were
@@ -227,12 +384,20 @@ fn acknowledged_creates_survive_sigkill(mut s: ApiServer) {
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     while acked.len() < 1000 && reader.read_line(&mut line).unwrap_or(0) > 0 {
-        if let Some(name) = line.trim().strip_prefix("configmap/").and_then(|l| l.strip_suffix(" created")) {
+        if let Some(name) = line
+            .trim()
+            .strip_prefix("configmap/")
+            .and_then(|l| l.strip_suffix(" created"))
+        {
             acked.push(name.to_string());
         }
         line.clear();
     }
-    assert_eq!(acked.len(), 1000, "kubectl acknowledged fewer creates than expected");
+    assert_eq!(
+        acked.len(),
+        1000,
+        "kubectl acknowledged fewer creates than expected"
+    );
     s.kill9();
     let _ = create.kill();
     let _ = create.wait();
@@ -243,9 +408,18 @@ fn acknowledged_creates_survive_sigkill(mut s: ApiServer) {
         .filter_map(|l| l.strip_prefix("configmap/").map(str::to_string))
         .collect();
     let missing: Vec<&String> = acked.iter().filter(|n| !names.contains(*n)).collect();
-    assert!(missing.is_empty(), "{} acknowledged creates lost after SIGKILL: {:?}", missing.len(), &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged creates lost after SIGKILL: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
     // The server works on: a write after the restart gets a newer resourceVersion.
-    let after = write(&s, "after.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-restart}\n");
+    let after = write(
+        &s,
+        "after.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-restart}\n",
+    );
     s.ok(&["apply", "-f", &after]);
 }
 
@@ -257,7 +431,151 @@ fn durability_sqlite_acknowledged_writes_survive_sigkill() {
 #[test]
 fn durability_etcd_acknowledged_writes_survive_sigkill() {
     let etcd = Etcd::start("dur");
-    let s = ApiServer::start("dur-etcd", Options { etcd: Some(etcd.url.clone()), ..Default::default() });
+    let s = ApiServer::start(
+        "dur-etcd",
+        Options {
+            etcd: Some(etcd.url.clone()),
+            ..Default::default()
+        },
+    );
     acknowledged_creates_survive_sigkill(s);
     drop(etcd);
+}
+
+#[test]
+fn endpoints_dry_run_generate_name_collections_and_terminating_namespaces() {
+    let s = ApiServer::start("misc", Options::default());
+    // /version as the kubectl dispatcher needs it (never cached), health and metrics.
+    let pki = s.data_dir.join("pki");
+    let out = output_within(
+        Command::new("curl")
+            .args(["-sS", "-D", "-", "--cacert"])
+            .arg(pki.join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{}/version", s.port)),
+        None,
+        Duration::from_secs(30),
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(text.contains("cache-control: no-cache, private"), "{text}");
+    assert!(
+        text.contains(r#""major":"1""#) && text.contains(r#""minor":"33""#),
+        "{text}"
+    );
+    for path in ["/healthz", "/livez", "/readyz"] {
+        assert_eq!(
+            curl(&s, "GET", path, "application/json", None),
+            (200, "ok".to_string())
+        );
+    }
+    // Without credentials over HTTPS: 401.
+    let anon = output_within(
+        Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(pki.join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{}/api/v1/namespaces", s.port)),
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(String::from_utf8_lossy(&anon.stdout), "401");
+    // A bearer token works instead of the client certificate.
+    let token = std::fs::read_to_string(pki.join("admin.token")).expect("admin token");
+    let bearer = output_within(
+        Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("Authorization: Bearer {}", token.trim()))
+            .arg("--cacert")
+            .arg(pki.join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{}/api/v1/namespaces", s.port)),
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(String::from_utf8_lossy(&bearer.stdout), "200");
+
+    // dryRun stores nothing.
+    let cm = write(
+        &s,
+        "dry.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry}\ndata: {a: \"1\"}\n",
+    );
+    assert!(
+        s.ok(&["apply", "--dry-run=server", "-f", &cm])
+            .contains("configmap/dry created (server dry run)")
+    );
+    assert!(s.fails(&["get", "cm", "dry"], None).contains("NotFound"));
+
+    // generateName.
+    let generated = write(
+        &s,
+        "gen.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {generateName: batch-, labels: {set: g}}\n",
+    );
+    for _ in 0..3 {
+        assert!(
+            s.ok(&["create", "-f", &generated])
+                .starts_with("configmap/batch-")
+        );
+    }
+    let names = s.ok(&["get", "cm", "-l", "set=g", "-o", "name"]);
+    assert_eq!(names.lines().count(), 3, "{names}");
+
+    // DELETE on a collection with a label selector.
+    let (code, body) = curl(
+        &s,
+        "DELETE",
+        "/api/v1/namespaces/default/configmaps?labelSelector=set%3Dg",
+        "application/json",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["items"].as_array().map(Vec::len), Some(3));
+    assert_eq!(s.ok(&["get", "cm", "-l", "set=g", "-o", "name"]), "");
+
+    // A terminating namespace takes no new objects and goes once its last finalizer does.
+    s.ok(&["create", "namespace", "closing"]);
+    let held = write(
+        &s,
+        "held.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: closing, finalizers: [example.com/hold]}\n",
+    );
+    s.ok(&["apply", "-f", &held]);
+    s.ok(&["delete", "ns", "closing", "--wait=false"]);
+    assert_eq!(
+        s.ok(&["get", "ns", "closing", "-o", "jsonpath={.status.phase}"]),
+        "Terminating"
+    );
+    let e = s.fails(&["create", "configmap", "late", "-n", "closing"], None);
+    assert!(
+        e.contains(
+            "unable to create new content in namespace closing because it is being terminated"
+        ),
+        "{e}"
+    );
+    s.ok(&[
+        "patch",
+        "cm",
+        "held",
+        "-n",
+        "closing",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    s.eventually("the namespace to go", Duration::from_secs(30), || {
+        (!s.kubectl(&["get", "ns", "closing"]).status.success()).then_some(())
+    });
+
+    // Metrics count what was served.
+    let (code, metrics) = curl(&s, "GET", "/metrics", "text/plain", None);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(
+            "apiserver_request_total{code=\"201\",resource=\"configmaps\",verb=\"CREATE\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("apiserver_storage_objects{resource=\"namespaces\"} 4"),
+        "{metrics}"
+    );
 }

@@ -118,27 +118,45 @@ fn kubectl_apply_edit_patch_scale_explain_and_delete() {
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "busybox:1.37");
     assert_eq!(c["env"][0]["name"], "A", "env kept by the merge: {c}");
-    assert_eq!(c["imagePullPolicy"], "IfNotPresent", "defaulted from the tag");
+    assert_eq!(
+        c["imagePullPolicy"], "IfNotPresent",
+        "defaulted from the tag"
+    );
     assert_eq!(d["metadata"]["generation"], 2);
     let last = d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
         .as_str()
         .expect("last-applied annotation");
     assert!(last.contains("busybox:1.37"));
     let secret = json(&s.ok(&["get", "secret", "creds", "-n", "shop", "-o", "json"]));
-    assert_eq!(secret["data"]["password"], "aHVudGVyMg==", "stringData lands in data");
+    assert_eq!(
+        secret["data"]["password"], "aHVudGVyMg==",
+        "stringData lands in data"
+    );
 
     // A CRD, established, then a custom resource validated by its schema.
     let crd = write(&s, "crd.yaml", CRD);
     s.ok(&["apply", "-f", &crd]);
-    s.ok(&["wait", "--for", "condition=established", "crd/widgets.example.com", "--timeout=30s"]);
+    s.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd/widgets.example.com",
+        "--timeout=30s",
+    ]);
     let w = write(
         &s,
         "w.yaml",
         "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1, namespace: shop}\nspec: {size: small, replicas: 1}\n",
     );
-    assert!(s.ok(&["apply", "-f", &w]).contains("widget.example.com/w1 created"));
+    assert!(
+        s.ok(&["apply", "-f", &w])
+            .contains("widget.example.com/w1 created")
+    );
     let table = s.ok(&["get", "wd", "-n", "shop"]);
-    assert!(table.starts_with("NAME   SIZE    AGE"), "printer columns: {table}");
+    assert!(
+        table.starts_with("NAME   SIZE    AGE"),
+        "printer columns: {table}"
+    );
     let bad = s.fails(
         &["apply", "-f", "-"],
         Some(br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"bad","namespace":"shop"},"spec":{"size":"huge"}}"#),
@@ -149,40 +167,104 @@ fn kubectl_apply_edit_patch_scale_explain_and_delete() {
     );
 
     // Server-side apply.
-    let cm2 = write(&s, "cm2.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg2, namespace: shop}\ndata: {a: \"1\"}\n");
-    assert!(s.ok(&["apply", "--server-side", "-f", &cm2]).contains("configmap/cfg2 serverside-applied"));
-    let cm = json(&s.ok(&["get", "cm", "cfg2", "-n", "shop", "-o", "json", "--show-managed-fields"]));
+    let cm2 = write(
+        &s,
+        "cm2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg2, namespace: shop}\ndata: {a: \"1\"}\n",
+    );
+    assert!(
+        s.ok(&["apply", "--server-side", "-f", &cm2])
+            .contains("configmap/cfg2 serverside-applied")
+    );
+    let cm = json(&s.ok(&[
+        "get",
+        "cm",
+        "cfg2",
+        "-n",
+        "shop",
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]));
     let mf = &cm["metadata"]["managedFields"][0];
-    assert_eq!((mf["manager"].as_str(), mf["operation"].as_str()), (Some("kubectl"), Some("Apply")));
+    assert_eq!(
+        (mf["manager"].as_str(), mf["operation"].as_str()),
+        (Some("kubectl"), Some("Apply"))
+    );
 
     // get all: the real columns, from server-side Tables.
     let all_out = s.ok(&["get", "all", "-n", "shop"]);
-    assert!(all_out.contains("NAME          TYPE        CLUSTER-IP"), "{all_out}");
+    assert!(
+        all_out.contains("NAME          TYPE        CLUSTER-IP"),
+        "{all_out}"
+    );
     assert!(all_out.contains("EXTERNAL-IP   PORT(S)   AGE"), "{all_out}");
-    assert!(all_out.contains("NAME                  READY   UP-TO-DATE   AVAILABLE   AGE"), "{all_out}");
+    assert!(
+        all_out.contains("NAME                  READY   UP-TO-DATE   AVAILABLE   AGE"),
+        "{all_out}"
+    );
     assert!(all_out.contains("deployment.apps/web   0/3"), "{all_out}");
 
     // get -o yaml round-trips through replace.
     let y = s.ok(&["get", "deploy", "web", "-n", "shop", "-o", "yaml"]);
     let yf = write(&s, "got.yaml", &y);
-    assert!(s.ok(&["replace", "-f", &yf]).contains("deployment.apps/web replaced"));
+    assert!(
+        s.ok(&["replace", "-f", &yf])
+            .contains("deployment.apps/web replaced")
+    );
     let again = json(&s.ok(&["get", "deploy", "web", "-n", "shop", "-o", "json"]));
-    assert_eq!(again["spec"], d["spec"], "replace with what get printed changes nothing");
+    assert_eq!(
+        again["spec"], d["spec"],
+        "replace with what get printed changes nothing"
+    );
 
     // explain prints the field docs from OpenAPI v3 (with both kubectl versions).
     for bin in [KUBECTL, KUBECTL_132] {
         let ex = s.ok_with(bin, &["explain", "deployment.spec.strategy"], None);
         assert!(ex.contains("FIELD: strategy <DeploymentStrategy>"), "{ex}");
         assert!(ex.contains("rollingUpdate"), "{ex}");
-        assert!(ex.contains("The deployment strategy to use to replace existing pods with new ones."), "{ex}");
+        assert!(
+            ex.contains("The deployment strategy to use to replace existing pods with new ones."),
+            "{ex}"
+        );
     }
 
     // label, annotate, the three patch types, scale (subresource), edit.
     s.ok(&["label", "deploy", "web", "-n", "shop", "tier=front"]);
     s.ok(&["annotate", "deploy", "web", "-n", "shop", "note=x"]);
-    s.ok(&["patch", "deploy", "web", "-n", "shop", "--type", "merge", "-p", r#"{"spec":{"minReadySeconds":5}}"#]);
-    s.ok(&["patch", "deploy", "web", "-n", "shop", "--type", "json", "-p", r#"[{"op":"replace","path":"/spec/revisionHistoryLimit","value":4}]"#]);
-    s.ok(&["patch", "deploy", "web", "-n", "shop", "--type", "strategic", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"side","image":"busybox"}]}}}}"#]);
+    s.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"minReadySeconds":5}}"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"replace","path":"/spec/revisionHistoryLimit","value":4}]"#,
+    ]);
+    s.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-n",
+        "shop",
+        "--type",
+        "strategic",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"side","image":"busybox"}]}}}}"#,
+    ]);
     let d = json(&s.ok(&["get", "deploy", "web", "-n", "shop", "-o", "json"]));
     assert_eq!(d["metadata"]["labels"]["tier"], "front");
     assert_eq!(d["metadata"]["annotations"]["note"], "x");
@@ -196,20 +278,69 @@ fn kubectl_apply_edit_patch_scale_explain_and_delete() {
         .collect();
     assert_eq!(names.len(), 2, "merged by name, not replaced: {names:?}");
     assert!(names.contains(&"web") && names.contains(&"side"));
-    assert_eq!(d["metadata"]["generation"], 5, "label and annotate do not bump the generation");
-    s.ok_with(KUBECTL_132, &["scale", "deploy", "web", "-n", "shop", "--replicas=5"], None);
-    assert_eq!(s.ok(&["get", "deploy", "web", "-n", "shop", "-o", "jsonpath={.spec.replicas}"]), "5");
+    assert_eq!(
+        d["metadata"]["generation"], 5,
+        "label and annotate do not bump the generation"
+    );
+    s.ok_with(
+        KUBECTL_132,
+        &["scale", "deploy", "web", "-n", "shop", "--replicas=5"],
+        None,
+    );
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "5"
+    );
     s.ok(&["scale", "widget", "w1", "-n", "shop", "--replicas=3"]);
-    assert_eq!(s.ok(&["get", "widget", "w1", "-n", "shop", "-o", "jsonpath={.spec.replicas}"]), "3");
-    let editor = write(&s, "editor.sh", "#!/bin/sh\nsed -i 's/color: blue/color: green/' \"$1\"\n");
-    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "widget",
+            "w1",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.spec.replicas}"
+        ]),
+        "3"
+    );
+    let editor = write(
+        &s,
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/color: blue/color: green/' \"$1\"\n",
+    );
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
     let out = s.kubectl_with_env(&["edit", "cm", "cfg", "-n", "shop"], &[("EDITOR", &editor)]);
     assert!(out.contains("configmap/cfg edited"), "{out}");
-    assert_eq!(s.ok(&["get", "cm", "cfg", "-n", "shop", "-o", "jsonpath={.data.color}"]), "green");
+    assert_eq!(
+        s.ok(&[
+            "get",
+            "cm",
+            "cfg",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.data.color}"
+        ]),
+        "green"
+    );
 
     // delete waits for a graceful deletion: a finalizer holds the object until another
     // client removes it.
-    let held = write(&s, "held.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: shop, finalizers: [example.com/hold]}\n");
+    let held = write(
+        &s,
+        "held.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: held, namespace: shop, finalizers: [example.com/hold]}\n",
+    );
     s.ok(&["apply", "-f", &held]);
     let mut del = s
         .kubectl_cmd(KUBECTL)
@@ -218,25 +349,57 @@ fn kubectl_apply_edit_patch_scale_explain_and_delete() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl delete");
-    let marked = s.eventually("the deletionTimestamp", Duration::from_secs(30), || {
-        let o = s.kubectl(&["get", "cm", "held", "-n", "shop", "-o", "jsonpath={.metadata.deletionTimestamp}"]);
+    s.eventually("the deletionTimestamp", Duration::from_secs(30), || {
+        let o = s.kubectl(&[
+            "get",
+            "cm",
+            "held",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}",
+        ]);
         (!o.stdout.is_empty()).then_some(())
     });
-    let _ = marked;
-    assert!(del.try_wait().expect("try_wait").is_none(), "kubectl delete returned while the finalizer held the object");
-    s.ok(&["patch", "cm", "held", "-n", "shop", "--type", "json", "-p", r#"[{"op":"remove","path":"/metadata/finalizers"}]"#]);
+    assert!(
+        del.try_wait().expect("try_wait").is_none(),
+        "kubectl delete returned while the finalizer held the object"
+    );
+    s.ok(&[
+        "patch",
+        "cm",
+        "held",
+        "-n",
+        "shop",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
     let status = del.wait().expect("kubectl delete ends");
-    assert!(status.success(), "kubectl delete failed after the finalizer went");
+    assert!(
+        status.success(),
+        "kubectl delete failed after the finalizer went"
+    );
     s.fails(&["get", "cm", "held", "-n", "shop"], None);
 
     // Deleting the namespace deletes what is in it, custom resources included.
     let out = s.ok(&["delete", "ns", "shop"]);
     assert!(out.contains("namespace \"shop\" deleted"), "{out}");
     let err = s.fails(&["get", "ns", "shop"], None);
-    assert!(err.contains("Error from server (NotFound): namespaces \"shop\" not found"), "{err}");
+    assert!(
+        err.contains("Error from server (NotFound): namespaces \"shop\" not found"),
+        "{err}"
+    );
     for kind in ["deploy", "cm", "svc", "widgets", "secrets"] {
         let out = s.ok(&["get", kind, "-A", "-o", "name"]);
-        assert!(!out.contains("web") && !out.contains("w1") && !out.contains("creds") && !out.contains("cfg"), "{kind} left: {out}");
+        assert!(
+            !out.contains("web")
+                && !out.contains("w1")
+                && !out.contains("creds")
+                && !out.contains("cfg"),
+            "{kind} left: {out}"
+        );
     }
 }
 
@@ -266,7 +429,12 @@ fn kubectl_get_watch_streams_changes_from_another_client() {
     s.ok(&["label", "pod", "p1", "stage=two", "-n", "default"]);
     s.ok(&["delete", "pod", "p1", "-n", "default"]);
     let mut lines = Vec::new();
-    while lines.iter().filter(|l: &&String| l.starts_with("p1 ")).count() < 3 {
+    while lines
+        .iter()
+        .filter(|l: &&String| l.starts_with("p1 "))
+        .count()
+        < 3
+    {
         match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(l) => lines.push(l),
             Err(_) => break,

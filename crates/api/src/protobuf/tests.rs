@@ -134,7 +134,9 @@ fn content_types() {
     ));
     assert!(is_protobuf("Application/VND.Kubernetes.Protobuf"));
     assert!(!is_protobuf("application/json"));
-    assert!(is_protobuf("application/vnd.kubernetes.protobuf;stream=watch"));
+    assert!(is_protobuf(
+        "application/vnd.kubernetes.protobuf;stream=watch"
+    ));
     assert!(!is_protobuf("application/vnd.kubernetes.protobuf-x"));
 }
 

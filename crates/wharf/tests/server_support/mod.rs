@@ -35,7 +35,11 @@ pub fn temp_base(tag: &str) -> PathBuf {
 /// Runs `cmd` with piped output, feeding `stdin`; kills it after `limit`.
 pub fn output_within(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = cmd.spawn().expect("spawning a client");
     if let Some(data) = stdin {
         let mut w = child.stdin.take().expect("stdin");
@@ -160,7 +164,13 @@ impl ApiServer {
         }
         if let Some(e) = &self.opts.etcd {
             cmd.arg("--etcd-servers").arg(e);
-            cmd.arg("--etcd-prefix").arg(format!("/{}", self.base.file_name().and_then(|n| n.to_str()).unwrap_or("t")));
+            cmd.arg("--etcd-prefix").arg(format!(
+                "/{}",
+                self.base
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("t")
+            ));
         }
         let mut child = cmd.spawn().expect("starting wharf server");
         let stderr = child.stderr.take().expect("stderr");
@@ -229,7 +239,11 @@ impl ApiServer {
 
     /// Runs a kubectl with `args` and optional stdin.
     pub fn kubectl_with(&self, bin: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        output_within(self.kubectl_cmd(bin).args(args), stdin, Duration::from_secs(90))
+        output_within(
+            self.kubectl_cmd(bin).args(args),
+            stdin,
+            Duration::from_secs(90),
+        )
     }
 
     /// Runs the dispatcher kubectl with extra environment; returns stdout, panicking on
@@ -262,7 +276,15 @@ impl ApiServer {
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         if !out.status.success() {
             let log = self.log();
-            let tail: String = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n");
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
             panic!(
                 "kubectl {args:?} failed ({}):\nstdout: {stdout}\nstderr: {}\nserver log tail:\n{tail}",
                 out.status,
@@ -284,14 +306,22 @@ impl ApiServer {
     }
 
     /// Polls `f` until it returns `Some` or `limit` passes.
-    pub fn eventually<T>(&self, what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    pub fn eventually<T>(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
         let start = Instant::now();
         loop {
             if let Some(v) = f() {
                 return v;
             }
             if start.elapsed() > limit {
-                panic!("timed out after {limit:?} waiting for {what}\nserver log:\n{}", self.log());
+                panic!(
+                    "timed out after {limit:?} waiting for {what}\nserver log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -322,20 +352,30 @@ pub struct Etcd {
 impl Etcd {
     /// Starts one and waits until it answers.
     pub fn start(tag: &str) -> Etcd {
-        assert!(Path::new(ETCD).exists(), "{ETCD} is missing: install Debian's etcd-server (scripts/install-deps.sh does)");
+        assert!(
+            Path::new(ETCD).exists(),
+            "{ETCD} is missing: install Debian's etcd-server (scripts/install-deps.sh does)"
+        );
         let dir = temp_base(&format!("etcd-{tag}"));
         let (cp, pp) = (free_port(), free_port());
         let url = format!("http://127.0.0.1:{cp}");
         let peer = format!("http://127.0.0.1:{pp}");
         let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
         let child = Command::new(ETCD)
-            .arg("--name").arg("default")
-            .arg("--data-dir").arg(dir.join("data"))
-            .arg("--listen-client-urls").arg(&url)
-            .arg("--advertise-client-urls").arg(&url)
-            .arg("--listen-peer-urls").arg(&peer)
-            .arg("--initial-advertise-peer-urls").arg(&peer)
-            .arg("--initial-cluster").arg(format!("default={peer}"))
+            .arg("--name")
+            .arg("default")
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--listen-client-urls")
+            .arg(&url)
+            .arg("--advertise-client-urls")
+            .arg(&url)
+            .arg("--listen-peer-urls")
+            .arg(&peer)
+            .arg("--initial-advertise-peer-urls")
+            .arg(&peer)
+            .arg("--initial-cluster")
+            .arg(format!("default={peer}"))
             .env("ETCD_UNSUPPORTED_ARCH", "")
             .stdout(Stdio::null())
             .stderr(log)
@@ -347,7 +387,10 @@ impl Etcd {
             if std::net::TcpStream::connect(("127.0.0.1", cp)).is_ok() {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "etcd did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "etcd did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         e
