@@ -66,6 +66,15 @@ impl ApiError {
         }
     }
 
+    /// 404 for a path the server does not serve (an unknown resource or group-version).
+    pub fn no_such_path() -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    }
+
     /// 409 `pods "x" already exists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         ApiError {

@@ -155,11 +155,7 @@ async fn route(
         return simple(Ok(openapi_v2(server)));
     }
     let Some(target) = parse_path(&path) else {
-        return simple(Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )));
+        return simple(Err(ApiError::no_such_path()));
     };
     let accept = req
         .headers()
@@ -174,13 +170,7 @@ async fn route(
                 .registry
                 .legacy_group(&g)
                 .map(|v| json_response(200, &v))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        404,
-                        "NotFound",
-                        "the server could not find the requested resource",
-                    )
-                }),
+                .ok_or_else(|| ApiError::no_such_path()),
         ),
         Target::GroupVersion(g, v) => simple(
             server
@@ -188,13 +178,7 @@ async fn route(
                 .registry
                 .legacy_resources(&g, &v)
                 .map(|v| json_response(200, &v))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        404,
-                        "NotFound",
-                        "the server could not find the requested resource",
-                    )
-                }),
+                .ok_or_else(|| ApiError::no_such_path()),
         ),
         Target::Resource(rp) => {
             let resource = rp.plural.clone();
@@ -312,20 +296,12 @@ fn openapi_document(server: &Server, gv: &str) -> Result<Resp, ApiError> {
         ["api", v] => (String::new(), v.to_string()),
         ["apis", g, v] => (g.to_string(), v.to_string()),
         _ => {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            ));
+            return Err(ApiError::no_such_path());
         }
     };
     let served = server.api.registry.resources_of(&group, &version);
     if served.is_empty() {
-        return Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ));
+        return Err(ApiError::no_such_path());
     }
     let resources: Vec<api::resource::Resource> =
         served.iter().map(|s| s.resource.clone()).collect();
@@ -418,19 +394,11 @@ async fn resource_verb(
 ) -> Result<Resp, ApiError> {
     let api = &server.api;
     let Some(served) = api.registry.find(&rp.group, &rp.version, &rp.plural) else {
-        return Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ));
+        return Err(ApiError::no_such_path());
     };
     let r = &served.resource;
     if rp.namespace.is_some() && !r.namespaced {
-        return Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        ));
+        return Err(ApiError::no_such_path());
     }
     let ns = rp.namespace.as_deref();
     let out = negotiate(accept)?;
@@ -442,18 +410,10 @@ async fn resource_verb(
         .to_string();
     if let Some(sub) = rp.sub.as_deref() {
         let Some(name) = rp.name.as_deref() else {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            ));
+            return Err(ApiError::no_such_path());
         };
         if r.subresource(sub).is_none() && !(sub == "finalize" && r.kind == "Namespace") {
-            return Err(ApiError::new(
-                404,
-                "NotFound",
-                "the server could not find the requested resource",
-            ));
+            return Err(ApiError::no_such_path());
         }
         return subresource(server, req, &served, ns, name, sub, q, out, verb, &agent).await;
     }
