@@ -170,7 +170,7 @@ async fn route(
                 .registry
                 .legacy_group(&g)
                 .map(|v| json_response(200, &v))
-                .ok_or_else(|| ApiError::no_such_path()),
+                .ok_or_else(ApiError::no_such_path),
         ),
         Target::GroupVersion(g, v) => simple(
             server
@@ -178,7 +178,7 @@ async fn route(
                 .registry
                 .legacy_resources(&g, &v)
                 .map(|v| json_response(200, &v))
-                .ok_or_else(|| ApiError::no_such_path()),
+                .ok_or_else(ApiError::no_such_path),
         ),
         Target::Resource(rp) => {
             let resource = rp.plural.clone();

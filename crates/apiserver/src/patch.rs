@@ -197,7 +197,7 @@ fn scale_paths(s: &Served) -> Result<ScalePaths, ApiError> {
             .collect()
     };
     if let Some(c) = &s.custom {
-        let sc = c.scale.as_ref().ok_or_else(|| ApiError::no_such_path())?;
+        let sc = c.scale.as_ref().ok_or_else(ApiError::no_such_path)?;
         return Ok((
             split(&sc.spec_replicas_path),
             split(&sc.status_replicas_path),
