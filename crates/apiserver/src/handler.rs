@@ -30,6 +30,9 @@ pub const MINOR: &str = "33";
 /// `gitVersion` of `/version`.
 pub const GIT_VERSION: &str = "v1.33.0-wharf";
 
+/// OpenAPI v3 documents by (group, version), for one registry generation.
+pub type OpenApiDocs = (u64, std::collections::HashMap<(String, String), Bytes>);
+
 /// The server state handlers share.
 #[derive(Debug)]
 pub struct Server {
@@ -43,6 +46,8 @@ pub struct Server {
     pub ready: std::sync::atomic::AtomicBool,
     /// `/openapi/v2` as protobuf, for the registry generation it was built for.
     pub openapi_v2: std::sync::Mutex<Option<(u64, Bytes)>>,
+    /// `/openapi/v3/<group-version>` documents of one registry generation.
+    pub openapi_v3: std::sync::Mutex<OpenApiDocs>,
 }
 
 /// JSON response with a status code.
@@ -303,15 +308,35 @@ fn openapi_document(server: &Server, gv: &str) -> Result<Resp, ApiError> {
     if served.is_empty() {
         return Err(ApiError::no_such_path());
     }
-    let resources: Vec<api::resource::Resource> =
-        served.iter().map(|s| s.resource.clone()).collect();
-    let doc = api::schema::openapi::document(
-        &server.api.registry.schemas(),
-        &group,
-        &version,
-        &resources,
-    );
-    let mut r = json_response(200, &doc);
+    let generation = server.api.registry.generation();
+    let key = (group.clone(), version.clone());
+    let cached = {
+        let mut docs = server.openapi_v3.lock().unwrap_or_else(|e| e.into_inner());
+        if docs.0 != generation {
+            *docs = (generation, Default::default());
+        }
+        docs.1.get(&key).cloned()
+    };
+    let bytes = match cached {
+        Some(b) => b,
+        None => {
+            let resources: Vec<api::resource::Resource> =
+                served.iter().map(|s| s.resource.clone()).collect();
+            let doc = api::schema::openapi::document(
+                &server.api.registry.schemas(),
+                &group,
+                &version,
+                &resources,
+            );
+            let b = Bytes::from(serde_json::to_vec(&doc).map_err(ApiError::internal)?);
+            let mut docs = server.openapi_v3.lock().unwrap_or_else(|e| e.into_inner());
+            if docs.0 == generation {
+                docs.1.insert(key, b.clone());
+            }
+            b
+        }
+    };
+    let mut r = bytes_typed(200, bytes.to_vec(), "application/json");
     r.headers_mut().insert(
         "Cache-Control",
         hyper::header::HeaderValue::from_static("public, immutable"),

@@ -113,6 +113,17 @@ impl Registry {
     /// Serves the versions of a CRD (or stops serving them when `versions` is empty).
     pub fn set_crd(&self, name: &str, versions: Vec<CrdVersion>) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Unchanged (the CRD controller resyncs): keep the generation, so OpenAPI hashes and
+        // the documents cached under them stay valid.
+        let same = match inner.crds.get(name) {
+            Some(old) => {
+                old.len() == versions.len() && old.iter().zip(&versions).all(|(a, b)| **a == *b)
+            }
+            None => versions.is_empty(),
+        };
+        if same {
+            return;
+        }
         if let Some(old) = inner.crds.remove(name) {
             for v in old {
                 let r = &v.resource;
