@@ -192,6 +192,45 @@ fn kubectl_apply_edit_patch_scale_explain_and_delete() {
         (Some("kubectl"), Some("Apply"))
     );
 
+    // Moving an object from client-side to server-side apply takes over the fields
+    // client-side apply set; a field another client changed since is still a conflict.
+    let mig = write(
+        &s,
+        "mig.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mig, namespace: shop}\ndata: {a: \"1\"}\n",
+    );
+    s.ok(&["apply", "-f", &mig]);
+    let mig2 = write(
+        &s,
+        "mig2.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mig, namespace: shop}\ndata: {a: \"2\"}\n",
+    );
+    assert!(
+        s.ok(&["apply", "--server-side", "-f", &mig2])
+            .contains("serverside-applied")
+    );
+    s.ok(&[
+        "patch",
+        "cm",
+        "mig",
+        "-n",
+        "shop",
+        "-p",
+        r#"{"data":{"a":"9"}}"#,
+    ]);
+    let mig3 = write(
+        &s,
+        "mig3.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mig, namespace: shop}\ndata: {a: \"3\"}\n",
+    );
+    let e = s.fails(&["apply", "--server-side", "-f", &mig3], None);
+    assert!(
+        e.contains(
+            r#"Apply failed with 1 conflict: conflict with "kubectl-patch" using v1: .data.a"#
+        ),
+        "{e}"
+    );
+
     // get all: the real columns, from server-side Tables.
     let all_out = s.ok(&["get", "all", "-n", "shop"]);
     assert!(
