@@ -142,6 +142,16 @@ def filesystem_of(path):
     return fstype
 
 
+def etcd_version():
+    """The etcd binary's version ("3.4.23"), or "?" when it does not say."""
+    try:
+        out = subprocess.run([ETCD, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    m = re.search(r"etcd Version: (\S+)", out)
+    return m.group(1) if m else "?"
+
+
 class Etcd:
     """A throwaway single-member etcd on loopback ports, data under `dir`."""
 
@@ -308,6 +318,8 @@ def start_kube_apiserver(path, extra, dir, etcd):
             sys.exit("kube-apiserver exited (status %s):\n%s" % (p.returncode, log_tail(logpath)))
         try:
             if t.once("GET", "/readyz")[0] == 200:
+                status, data = t.once("GET", "/version")
+                t.version = json.loads(data).get("gitVersion", "?") if status == 200 else "?"
                 return t
         except (OSError, http.client.HTTPException):
             pass
@@ -763,10 +775,16 @@ def report(results, args, names, fs, tmp):
     print()
     print("Kubernetes API servers, %d run(s); data on %s (%s); %d cores; load %s"
           % (args.runs, fs, tmp, CPUS, open("/proc/loadavg").read().split()[0]))
+    transport = ("plain HTTP to Wharf (--insecure-http)" if not args.https
+                 else "HTTPS to Wharf with the admin client certificate")
+    if "kube-apiserver" in results:
+        transport += ", HTTPS to kube-apiserver with a bearer token"
     print("client: Python http.client, keep-alive, %s; N clients = N connections in min(N, %d) processes "
           "(threads inside); %d watchers in %d processes"
-          % ("plain HTTP to Wharf (--insecure-http)" if not args.https else "HTTPS with the admin client certificate",
-             CPUS, args.watchers, min(args.watchers, CPUS)))
+          % (transport, CPUS, args.watchers, min(args.watchers, CPUS)))
+    if "kube-apiserver" in results:
+        print("kube-apiserver %s (%s) on etcd %s" % (getattr(args, "kube_apiserver_version", "?"),
+                                                    args.kube_apiserver, etcd_version()))
     head = "%-*s  " % (w0, "") + "  ".join("%-*s" % (ws[n], n) for n in names) + "  anchor"
     print(head)
     print("-" * len(head))
@@ -863,6 +881,7 @@ def main():
                 etcd = Etcd(dir) if kind in ("wharf/etcd", "kube-apiserver") else None
                 if kind == "kube-apiserver":
                     t = start_kube_apiserver(args.kube_apiserver, args.kube_apiserver_arg, dir, etcd)
+                    args.kube_apiserver_version = t.version
                 else:
                     t = start_wharf(args.wharf, dir, etcd, args.https)
 
