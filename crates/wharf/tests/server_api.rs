@@ -579,3 +579,85 @@ fn endpoints_dry_run_generate_name_collections_and_terminating_namespaces() {
         "{metrics}"
     );
 }
+
+#[test]
+fn two_servers_on_one_etcd_see_each_others_writes() {
+    let etcd = Etcd::start("ha");
+    let a = ApiServer::start(
+        "ha-a",
+        Options {
+            etcd: Some(etcd.url.clone()),
+            extra: vec!["--etcd-prefix".into(), "/ha".into()],
+            ..Default::default()
+        },
+    );
+    let b = ApiServer::start(
+        "ha-b",
+        Options {
+            etcd: Some(etcd.url.clone()),
+            extra: vec!["--etcd-prefix".into(), "/ha".into()],
+            ..Default::default()
+        },
+    );
+    // A watch on B sees what is written through A.
+    let mut w = b
+        .kubectl_cmd(server_support::KUBECTL_132)
+        .args(["get", "cm", "-w", "-n", "default", "--output-watch-events"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl get -w on B");
+    let out = w.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    a.ok(&["create", "configmap", "from-a", "--from-literal=k=v"]);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("from-a")) {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => seen.push(l),
+            Err(_) => break,
+        }
+    }
+    let _ = w.kill();
+    let _ = w.wait();
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with("ADDED") && l.contains("from-a")),
+        "{seen:?}"
+    );
+    // B reads it, updates it; A sees B's update; stale writes conflict across servers.
+    assert_eq!(
+        b.ok(&["get", "cm", "from-a", "-o", "jsonpath={.data.k}"]),
+        "v"
+    );
+    let stale = a.ok(&["get", "cm", "from-a", "-o", "json"]);
+    b.ok(&[
+        "patch",
+        "cm",
+        "from-a",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"k":"w"}}"#,
+    ]);
+    assert_eq!(
+        a.ok(&["get", "cm", "from-a", "-o", "jsonpath={.data.k}"]),
+        "w"
+    );
+    let f = write(&a, "stale.json", &stale);
+    let e = a.fails(&["replace", "-f", &f], None);
+    assert!(e.contains("the object has been modified"), "{e}");
+    // Both bootstrapped the same cluster: one kubernetes Service, four namespaces.
+    assert_eq!(b.ok(&["get", "ns", "-o", "name"]).lines().count(), 4);
+    assert_eq!(a.ok(&["get", "svc", "-A", "-o", "name"]).lines().count(), 1);
+    drop(a);
+    drop(b);
+    drop(etcd);
+}

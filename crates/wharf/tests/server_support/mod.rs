@@ -164,6 +164,9 @@ impl ApiServer {
         }
         if let Some(e) = &self.opts.etcd {
             cmd.arg("--etcd-servers").arg(e);
+        }
+        // Each server its own key prefix on a shared etcd, unless the test chose one.
+        if self.opts.etcd.is_some() && !self.opts.extra.iter().any(|a| a == "--etcd-prefix") {
             cmd.arg("--etcd-prefix").arg(format!(
                 "/{}",
                 self.base
