@@ -890,7 +890,13 @@ async fn list(
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut out, &**v).map_err(ApiError::internal)?;
+                if s.is_custom() {
+                    serde_json::to_writer(&mut out, &**v).map_err(ApiError::internal)?;
+                } else {
+                    // Items of a built-in list carry no apiVersion/kind, as kube-apiserver
+                    // writes them (the list's kind says it).
+                    write_without_type(&mut out, v).map_err(ApiError::internal)?;
+                }
             }
             out.extend_from_slice(b"]}");
             Ok(Response::builder()
@@ -900,6 +906,29 @@ async fn list(
                 .unwrap_or_else(|_| Response::new(Body::full(""))))
         }
     }
+}
+
+/// Writes an object without its top-level `apiVersion` and `kind`.
+fn write_without_type(out: &mut Vec<u8>, v: &Value) -> serde_json::Result<()> {
+    let Some(map) = v.as_object() else {
+        return serde_json::to_writer(out, v);
+    };
+    out.push(b'{');
+    let mut first = true;
+    for (k, val) in map {
+        if k == "apiVersion" || k == "kind" {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, k)?;
+        out.push(b':');
+        serde_json::to_writer(&mut *out, val)?;
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 fn event_json(kind: &str, obj: Value) -> Bytes {
