@@ -34,6 +34,39 @@ pub struct Held {
     ports: Vec<u16>,
 }
 
+impl Held {
+    /// The cluster IPs held.
+    pub fn ips(&self) -> Vec<Ipv4Addr> {
+        self.ips.iter().map(|a| Ipv4Addr::from(*a)).collect()
+    }
+
+    /// The node ports held.
+    pub fn ports(&self) -> &[u16] {
+        &self.ports
+    }
+}
+
+/// The store key that claims a cluster IP across every server sharing the store.
+pub fn ip_claim_key(ip: &Ipv4Addr) -> String {
+    format!("/wharf/serviceips/{ip}")
+}
+
+/// The store key that claims a node port.
+pub fn port_claim_key(port: u16) -> String {
+    format!("/wharf/servicenodeports/{port}")
+}
+
+/// Whether `svc` (a live Service) still uses the cluster IP or node port a claim names.
+pub fn still_uses(svc: &Value, claim_key: &str) -> bool {
+    if let Some(ip) = claim_key.strip_prefix("/wharf/serviceips/") {
+        return cluster_ips(svc).iter().any(|i| i == ip);
+    }
+    if let Some(p) = claim_key.strip_prefix("/wharf/servicenodeports/") {
+        return p.parse::<u16>().is_ok_and(|p| node_ports(svc).contains(&p));
+    }
+    false
+}
+
 impl Allocator {
     /// Allocators over `cidr` (`a.b.c.d/n`).
     pub fn new(cidr: &str) -> Result<Allocator, String> {

@@ -657,6 +657,132 @@ fn two_servers_on_one_etcd_see_each_others_writes() {
     // Both bootstrapped the same cluster: one kubernetes Service, four namespaces.
     assert_eq!(b.ok(&["get", "ns", "-o", "name"]).lines().count(), 4);
     assert_eq!(a.ok(&["get", "svc", "-A", "-o", "name"]).lines().count(), 1);
+    // Services created at once through both servers (six parallel POSTs to each) never
+    // share a cluster IP or node port.
+    let burst = |srv: &ApiServer, tag: &str| -> Command {
+        let pki = srv.data_dir.join("pki");
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sS",
+            "--parallel",
+            "--parallel-immediate",
+            "--parallel-max",
+            "6",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+            "-o",
+            "/dev/null",
+        ])
+        .arg("--cacert")
+        .arg(pki.join("ca.crt"))
+        .arg("--cert")
+        .arg(pki.join("admin.crt"))
+        .arg("--key")
+        .arg(pki.join("admin.key"))
+        .args(["-H", "Content-Type: application/json"]);
+        for j in 0..6 {
+            let body = format!(
+                r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"s{tag}-{j}"}},"spec":{{"type":"NodePort","ports":[{{"port":80}}]}}}}"#
+            );
+            cmd.args([
+                "--data",
+                &body,
+                &format!(
+                    "https://127.0.0.1:{}/api/v1/namespaces/default/services",
+                    srv.port
+                ),
+            ]);
+            if j < 5 {
+                cmd.arg("--next")
+                    .args([
+                        "-sS",
+                        "-o",
+                        "/dev/null",
+                        "-H",
+                        "Content-Type: application/json",
+                    ])
+                    .arg("--cacert")
+                    .arg(pki.join("ca.crt"))
+                    .arg("--cert")
+                    .arg(pki.join("admin.crt"))
+                    .arg("--key")
+                    .arg(pki.join("admin.key"));
+            }
+        }
+        cmd
+    };
+    let (mut ca, mut cb) = (burst(&a, "a"), burst(&b, "b"));
+    let (pa, pb) = (
+        ca.spawn().expect("curl to a"),
+        cb.spawn().expect("curl to b"),
+    );
+    let (ra, rb) = (
+        pa.wait_with_output().expect("curl a"),
+        pb.wait_with_output().expect("curl b"),
+    );
+    assert!(ra.status.success() && rb.status.success(), "bursts failed");
+    let svcs = json(&b.ok(&["get", "svc", "-o", "json"]));
+    let items = svcs["items"].as_array().expect("items");
+    assert_eq!(items.len(), 13);
+    let mut ips: Vec<&str> = items
+        .iter()
+        .filter_map(|s| s["spec"]["clusterIP"].as_str())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 13, "duplicate cluster IPs: {svcs}");
+    let mut ports: Vec<u64> = items
+        .iter()
+        .filter_map(|s| s["spec"]["ports"][0]["nodePort"].as_u64())
+        .collect();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 12, "duplicate node ports");
+    // The range is full now; asking either server for a taken address says so.
+    let taken = ips[1];
+    let e = a.fails(
+        &[
+            "create",
+            "service",
+            "clusterip",
+            "dup",
+            "--tcp=80:80",
+            "--clusterip",
+            taken,
+        ],
+        None,
+    );
+    assert!(
+        e.contains("provided IP is already allocated") || e.contains("range is full"),
+        "{e}"
+    );
+    // A deleted Service's address is free again, through the other server.
+    let freed = items
+        .iter()
+        .find(|s| s["metadata"]["name"] == "sa-0")
+        .expect("sa-0");
+    let freed_ip = freed["spec"]["clusterIP"].as_str().expect("ip").to_string();
+    a.ok(&["delete", "svc", "sa-0"]);
+    b.eventually("the delete to reach b", Duration::from_secs(30), || {
+        (!b.kubectl(&["get", "svc", "sa-0"]).status.success()).then_some(())
+    });
+    b.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "again",
+        "--tcp=80:80",
+        "--clusterip",
+        &freed_ip,
+    ]);
     drop(a);
     drop(b);
     drop(etcd);
