@@ -1,7 +1,7 @@
 //! Defaulting of built-in kinds as kube-apiserver applies it before validation and storage
-//! (`pkg/apis/*/v1/defaults.go`, plus what the pod admission plugins that always run add:
+//! (`pkg/apis/*/v1/defaults.go`), and, in [`admit`], what the pod admission plugins that always run add:
 //! `priority`, `preemptionPolicy`, the service account and the not-ready/unreachable
-//! tolerations).
+//! tolerations.
 //!
 //! Defaulting only fills absent fields, so it is idempotent and never changes what a client
 //! set. Allocation (cluster IPs, node ports, generated names, a Job's controller-uid selector)
@@ -10,6 +10,67 @@
 use serde_json::{Map, Value, json};
 
 /// Fills the defaults of a `group`/`kind` object in place.
+/// What the admission plugins that always run add to a new object after defaulting
+/// (Priority, ServiceAccount, DefaultTolerationSeconds for Pods). Kept apart from [`apply`]
+/// because kube-apiserver records managed fields between the two: these fields belong to no
+/// client.
+pub fn admit(group: &str, kind: &str, obj: &mut Value) {
+    if (group, kind) != ("", "Pod") {
+        return;
+    }
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    let spec = obj_at(o, "spec");
+    let priority = match spec.get("priorityClassName").and_then(Value::as_str) {
+        None | Some("") => Some(0),
+        Some("system-node-critical") => Some(2_000_001_000),
+        Some("system-cluster-critical") => Some(2_000_000_000),
+        // Other classes are PriorityClass objects the server resolves.
+        Some(_) => None,
+    };
+    if let Some(p) = priority {
+        set(spec, "priority", json!(p));
+    }
+    set(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+    let sa = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            spec.get("serviceAccount")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
+        .unwrap_or("default")
+        .to_string();
+    set_str(spec, "serviceAccountName", &sa);
+    set_str(spec, "serviceAccount", &sa);
+    let tolerations = spec
+        .entry("tolerations".to_string())
+        .or_insert_with(|| json!([]));
+    if let Value::Array(ts) = tolerations {
+        for key in [
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        ] {
+            let present = ts.iter().any(|t| {
+                t.get("key").and_then(Value::as_str) == Some(key)
+                    || (t.get("operator").and_then(Value::as_str) == Some("Exists")
+                        && t.get("key").is_none_or(|k| k.as_str() == Some("")))
+            });
+            if !present {
+                ts.push(json!({
+                    "key": key,
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300
+                }));
+            }
+        }
+    }
+}
+
 pub fn apply(group: &str, kind: &str, obj: &mut Value) {
     let Some(o) = obj.as_object_mut() else {
         return;
@@ -168,54 +229,6 @@ fn pod(o: &mut Map<String, Value>) {
     }
     set(spec, "enableServiceLinks", json!(true));
     pod_spec(spec);
-    // Admission: Priority, ServiceAccount, DefaultTolerationSeconds.
-    let priority = match spec.get("priorityClassName").and_then(Value::as_str) {
-        None | Some("") => Some(0),
-        Some("system-node-critical") => Some(2_000_001_000),
-        Some("system-cluster-critical") => Some(2_000_000_000),
-        // Other classes are PriorityClass objects the server resolves.
-        Some(_) => None,
-    };
-    if let Some(p) = priority {
-        set(spec, "priority", json!(p));
-    }
-    set(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
-    let sa = spec
-        .get("serviceAccountName")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .or_else(|| {
-            spec.get("serviceAccount")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        })
-        .unwrap_or("default")
-        .to_string();
-    set_str(spec, "serviceAccountName", &sa);
-    set_str(spec, "serviceAccount", &sa);
-    let tolerations = spec
-        .entry("tolerations".to_string())
-        .or_insert_with(|| json!([]));
-    if let Value::Array(ts) = tolerations {
-        for key in [
-            "node.kubernetes.io/not-ready",
-            "node.kubernetes.io/unreachable",
-        ] {
-            let present = ts.iter().any(|t| {
-                t.get("key").and_then(Value::as_str) == Some(key)
-                    || (t.get("operator").and_then(Value::as_str) == Some("Exists")
-                        && t.get("key").is_none_or(|k| k.as_str() == Some("")))
-            });
-            if !present {
-                ts.push(json!({
-                    "key": key,
-                    "operator": "Exists",
-                    "effect": "NoExecute",
-                    "tolerationSeconds": 300
-                }));
-            }
-        }
-    }
 }
 
 fn requests_from_limits(c: &mut Map<String, Value>) {
@@ -717,7 +730,7 @@ mod tests {
 
     #[test]
     fn pods() {
-        let p = defaulted(
+        let mut p = defaulted(
             "",
             "Pod",
             json!({"metadata": {"name": "p"}, "spec": {"containers": [
@@ -728,6 +741,14 @@ mod tests {
                 {"name": "c", "image": "registry:5000/x@sha256:abc"}
             ], "volumes": [{"name": "v", "configMap": {"name": "cm"}}, {"name": "e"}]}}),
         );
+        assert!(
+            p["spec"].get("priority").is_none(),
+            "admission adds priority, not defaulting"
+        );
+        admit("", "Pod", &mut p);
+        let once = p.clone();
+        admit("", "Pod", &mut p);
+        assert_eq!(once, p, "admitting twice changed the pod");
         let s = &p["spec"];
         assert_eq!(s["restartPolicy"], "Always");
         assert_eq!(s["terminationGracePeriodSeconds"], 30);

@@ -583,7 +583,6 @@ impl Api {
                 m.remove("generation");
             }
         }
-        prepare_create_status(s, &mut obj);
         if !s.is_custom() && r.group.is_empty() && r.kind == "Secret" {
             merge_string_data(&mut obj);
         }
@@ -593,6 +592,26 @@ impl Api {
         if r.group == "apiextensions.k8s.io" && r.kind == "CustomResourceDefinition" {
             api::schema::crd::default_crd(&mut obj);
         }
+        // Managed fields are what the client sent, defaulted (kube-apiserver records them
+        // before admission and before the server fills status or allocates addresses).
+        let schemas = self.registry.schemas();
+        let schema = s.schema_name.as_deref().and_then(|n| schemas.get(n));
+        if !opts.apply {
+            api::patch::track_update(
+                &schemas,
+                schema,
+                None,
+                &mut obj,
+                &opts.manager,
+                &gvk_string(s),
+                None,
+                &object::now(),
+            );
+        }
+        if !s.is_custom() {
+            api::defaults::admit(&r.group, &r.kind, &mut obj);
+        }
+        prepare_create_status(s, &mut obj);
         let mut errors = if s.is_custom() {
             api::validate::validate_create("", "", r.namespaced, &obj)
         } else {
@@ -613,20 +632,6 @@ impl Api {
         } else {
             None
         };
-        let schemas = self.registry.schemas();
-        let schema = s.schema_name.as_deref().and_then(|n| schemas.get(n));
-        if !opts.apply {
-            api::patch::track_update(
-                &schemas,
-                schema,
-                None,
-                &mut obj,
-                &opts.manager,
-                &gvk_string(s),
-                None,
-                &object::now(),
-            );
-        }
         let result = self.commit_create(s, ns, &name, obj, opts).await;
         if let Some(held) = held {
             if let Ok(created) = &result
