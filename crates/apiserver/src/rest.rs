@@ -1288,3 +1288,99 @@ impl WithMessage for ApiError {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An API whose watch cache never ran: it stands for a server that has not yet seen
+    /// what another server sharing its store just wrote.
+    fn blind_api(dir: &std::path::Path) -> Api {
+        let store = store::sqlite::SqliteStore::open(&dir.join("state.db")).expect("store");
+        Api {
+            store: Arc::new(store),
+            cache: Cache::new(crate::cache::Retention::default()),
+            registry: Registry::new(),
+            alloc: Allocator::new("10.96.0.0/29").expect("cidr"),
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_stop_an_address_another_server_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let api = blind_api(dir.path());
+        let svc = api.registry.find("", "v1", "services").expect("services");
+        let opts = WriteOpts::system("test");
+        // "Another server" created Service a with 10.96.0.5 and claimed it.
+        let a = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "a", "namespace": "default", "uid": "uid-a"},
+            "spec": {"clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.5"], "ports": [{"port": 80}]}});
+        api.store
+            .create(
+                &svc.resource.key(Some("default"), "a"),
+                encode(&a).expect("encode"),
+            )
+            .await
+            .expect("service a");
+        let claim = json!({"service": svc.resource.key(Some("default"), "a"), "uid": "uid-a"});
+        let ip: std::net::Ipv4Addr = "10.96.0.5".parse().expect("ip");
+        api.store
+            .create(
+                &crate::alloc::ip_claim_key(&ip),
+                Bytes::from(claim.to_string()),
+            )
+            .await
+            .expect("claim");
+        // This server's cache knows nothing of it, yet asking for the address fails…
+        let mut b = json!({"metadata": {"name": "b", "uid": "uid-b"},
+            "spec": {"clusterIP": "10.96.0.5", "ports": [{"port": 80}]}});
+        let err = api
+            .allocate_service(&svc, Some("default"), "b", &mut b, &opts)
+            .await
+            .expect_err("the address is held");
+        assert!(
+            err.message.contains("provided IP is already allocated"),
+            "{err}"
+        );
+        // …and chosen addresses avoid it: the /29 has 10.96.0.2–.6 to give, .5 is held.
+        let mut got = Vec::new();
+        for i in 0..4 {
+            let mut c = json!({"metadata": {"name": format!("c{i}"), "uid": format!("uid-c{i}")},
+                "spec": {"ports": [{"port": 80}]}});
+            let held = api
+                .allocate_service(&svc, Some("default"), &format!("c{i}"), &mut c, &opts)
+                .await
+                .expect("a free address");
+            // Written as a create would, so its claim stays live.
+            api.store
+                .create(
+                    &svc.resource.key(Some("default"), &format!("c{i}")),
+                    encode(&c).expect("encode"),
+                )
+                .await
+                .expect("service c");
+            got.push(c["spec"]["clusterIP"].as_str().expect("ip").to_string());
+            api.alloc.release(held);
+        }
+        got.sort();
+        assert_eq!(got, ["10.96.0.2", "10.96.0.3", "10.96.0.4", "10.96.0.6"]);
+        // A claim whose Service is gone is taken over.
+        api.store
+            .delete(&svc.resource.key(Some("default"), "a"), None)
+            .await
+            .expect("delete a");
+        let mut d = json!({"metadata": {"name": "d", "uid": "uid-d"},
+            "spec": {"clusterIP": "10.96.0.5", "ports": [{"port": 80}]}});
+        api.allocate_service(&svc, Some("default"), "d", &mut d, &opts)
+            .await
+            .expect("a stale claim is taken over");
+        let kv = api
+            .store
+            .get(&crate::alloc::ip_claim_key(&ip))
+            .await
+            .expect("get")
+            .expect("claim");
+        let holder: Value = serde_json::from_slice(&kv.value).expect("json");
+        assert_eq!(holder["uid"], "uid-d");
+    }
+}
