@@ -23,3 +23,4 @@ pub mod schema;
 pub mod selector;
 pub mod table;
 pub mod validate;
+pub mod value;

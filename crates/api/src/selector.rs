@@ -460,16 +460,7 @@ impl LabelSelector {
                     .get("operator")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let mut values: Vec<String> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let mut values = crate::value::strings(e.get("values"));
                 let op = match op_s {
                     "In" => LabelOp::In,
                     "NotIn" => LabelOp::NotIn,

@@ -34,16 +34,7 @@ pub fn uid(obj: &Value) -> &str {
 
 /// `metadata.finalizers`.
 pub fn finalizers(obj: &Value) -> Vec<String> {
-    obj.get("metadata")
-        .and_then(|m| m.get("finalizers"))
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    api::value::strings(obj.get("metadata").and_then(|m| m.get("finalizers")))
 }
 
 /// Replaces `metadata.finalizers` (removing the field when empty).

@@ -147,7 +147,7 @@ pub async fn patch(
                 };
                 let mut out = match run(force) {
                     Err(api::patch::ApplyError::Conflicts(c))
-                        if cur.is_some_and(|live| client_side_apply_unchanged(live, &c)) =>
+                        if cur.is_some_and(|live| api::patch::client_side_apply_unchanged(live, &c)) =>
                     {
                         // Moving from client-side to server-side apply: the fields kubectl's
                         // client-side apply set are still as it last applied them, so the
@@ -193,38 +193,6 @@ pub async fn patch(
         Ok(patched)
     })
     .await
-}
-
-/// Whether every conflict is with kubectl's client-side apply and the live object still
-/// holds what its last-applied configuration says.
-fn client_side_apply_unchanged(live: &Value, conflicts: &[api::patch::Conflict]) -> bool {
-    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-    if !conflicts
-        .iter()
-        .all(|c| c.manager == "kubectl-client-side-apply" || c.manager == "kubectl")
-    {
-        return false;
-    }
-    let Some(last) = live["metadata"]["annotations"][LAST_APPLIED]
-        .as_str()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-    else {
-        return false;
-    };
-    // Values under the configuration's paths, compared with the live object's.
-    fn contained(cfg: &Value, live: &Value) -> bool {
-        match (cfg, live) {
-            (Value::Object(c), Value::Object(l)) => c
-                .iter()
-                .all(|(k, v)| l.get(k).is_some_and(|lv| contained(v, lv)) || v.is_null()),
-            (c, l) => c == l,
-        }
-    }
-    let mut cfg = last;
-    if let Some(m) = cfg.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("annotations");
-    }
-    contained(&cfg, live)
 }
 
 fn apply_error(_s: &Served, _name: &str, e: api::patch::ApplyError) -> ApiError {

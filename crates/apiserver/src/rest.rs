@@ -190,7 +190,7 @@ pub fn parse_body(body: &[u8], content_type: &str) -> Result<Value, ApiError> {
 
 impl Api {
     /// The Services in the cache (for allocation).
-    fn services(&self) -> Vec<Value> {
+    pub(crate) fn services(&self) -> Vec<Value> {
         let prefix = api::resource::find_builtin("", "v1", "services")
             .map(|r| r.key_prefix())
             .unwrap_or_default();
@@ -363,152 +363,6 @@ impl Api {
                 "unable to create new content in namespace {ns} because it is being terminated"
             ))),
             Some(_) => Ok(()),
-        }
-    }
-
-    /// Allocates a new Service's cluster IP and node ports from what this server's cache
-    /// knows, then claims them in the store, so that servers sharing one etcd never hand out
-    /// the same address: a claim that exists and whose Service still uses it sends the
-    /// allocation round again (a chosen address) or fails (an address the user asked for).
-    async fn allocate_service(
-        &self,
-        s: &Served,
-        ns: Option<&str>,
-        name: &str,
-        obj: &mut Value,
-        opts: &WriteOpts,
-    ) -> Result<crate::alloc::Held, ApiError> {
-        let r = &s.resource;
-        let mut existing = self.services();
-        let asked = obj.clone();
-        for _round in 0..16 {
-            let mut candidate = asked.clone();
-            let held = self
-                .alloc
-                .allocate(&mut candidate, &existing)
-                .map_err(|e| ApiError::invalid(&r.group, &r.kind, name, &e))?;
-            if opts.dry_run {
-                *obj = candidate;
-                return Ok(held);
-            }
-            let claim = Bytes::from(
-                json!({"service": r.key(ns, name), "uid": object::uid(&candidate)}).to_string(),
-            );
-            let keys: Vec<String> = held
-                .ips()
-                .iter()
-                .map(crate::alloc::ip_claim_key)
-                .chain(
-                    held.ports()
-                        .iter()
-                        .map(|p| crate::alloc::port_claim_key(*p)),
-                )
-                .collect();
-            let mut taken = None;
-            let mut claimed = Vec::new();
-            for k in &keys {
-                match self.claim(k, claim.clone()).await {
-                    Ok(true) => claimed.push(k.clone()),
-                    Ok(false) => {
-                        taken = Some(k.clone());
-                        break;
-                    }
-                    Err(e) => {
-                        self.unclaim(&claimed).await;
-                        self.alloc.release(held);
-                        return Err(e);
-                    }
-                }
-            }
-            let Some(taken) = taken else {
-                *obj = candidate;
-                return Ok(held);
-            };
-            self.unclaim(&claimed).await;
-            self.alloc.release(held);
-            // Taken through another server: a chosen value is chosen again; a value the
-            // user asked for is already allocated.
-            let stand_in = match taken.rsplit('/').next() {
-                Some(v) if taken.starts_with("/wharf/serviceips/") => {
-                    json!({"spec": {"clusterIP": v}})
-                }
-                Some(v) => {
-                    json!({"spec": {"ports": [{"nodePort": v.parse::<u16>().unwrap_or(0)}]}})
-                }
-                None => json!({}),
-            };
-            existing.push(stand_in);
-        }
-        Err(ApiError::internal(format!(
-            "allocating addresses for Service {name}: every candidate was taken"
-        )))
-    }
-
-    /// Claims `key` for a Service: `true` when claimed (new, or taken over from a Service
-    /// that no longer uses it), `false` when a live Service holds it.
-    async fn claim(&self, key: &str, value: Bytes) -> Result<bool, ApiError> {
-        for _ in 0..8 {
-            match self.store.create(key, value.clone()).await {
-                Ok(_) => return Ok(true),
-                Err(store::Error::AlreadyExists { .. }) => {}
-                Err(e) => return Err(store_error(e)),
-            }
-            let Some(kv) = self.store.get(key).await.map_err(store_error)? else {
-                continue;
-            };
-            let holder: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
-            let live = match holder["service"].as_str() {
-                Some(svc_key) => match self.store.get(svc_key).await.map_err(store_error)? {
-                    Some(svc) => serde_json::from_slice::<Value>(&svc.value).is_ok_and(|svc| {
-                        object::uid(&svc) == holder["uid"].as_str().unwrap_or("")
-                            && crate::alloc::still_uses(&svc, key)
-                    }),
-                    None => false,
-                },
-                None => false,
-            };
-            if live {
-                return Ok(false);
-            }
-            match self.store.update(key, value.clone(), kv.mod_revision).await {
-                Ok(_) => return Ok(true),
-                Err(store::Error::Conflict { .. }) | Err(store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        Ok(false)
-    }
-
-    /// Drops the address claims of a deleted Service.
-    async fn release_claims(&self, s: &Served, svc: &Value) {
-        if !(s.resource.group.is_empty() && s.resource.kind == "Service") {
-            return;
-        }
-        let mut keys = Vec::new();
-        for ip in svc["spec"]["clusterIPs"].as_array().into_iter().flatten() {
-            if let Some(ip) = ip.as_str().and_then(|i| i.parse().ok()) {
-                keys.push(crate::alloc::ip_claim_key(&ip));
-            }
-        }
-        for p in svc["spec"]["ports"].as_array().into_iter().flatten() {
-            if let Some(n) = p["nodePort"].as_u64() {
-                keys.push(crate::alloc::port_claim_key(n as u16));
-            }
-        }
-        for k in keys {
-            if let Ok(Some(kv)) = self.store.get(&k).await
-                && serde_json::from_slice::<Value>(&kv.value)
-                    .is_ok_and(|h| h["uid"].as_str() == Some(object::uid(svc)))
-            {
-                let _ = self.store.delete(&k, Some(kv.mod_revision)).await;
-            }
-        }
-    }
-
-    /// Drops claims (best effort: a claim left behind is taken over once its Service is gone).
-    async fn unclaim(&self, keys: &[String]) {
-        for k in keys {
-            let _ = self.store.delete(k, None).await;
         }
     }
 
@@ -1152,15 +1006,7 @@ pub fn spec_finalizers(obj: &Value) -> Vec<String> {
     if obj.get("kind").and_then(Value::as_str) != Some("Namespace") {
         return vec![];
     }
-    obj["spec"]["finalizers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    api::value::strings(obj["spec"].get("finalizers"))
 }
 
 /// Status as a create leaves it: controllers own status, so a new object starts without one

@@ -608,14 +608,7 @@ fn two_servers_on_one_etcd_see_each_others_writes() {
         .spawn()
         .expect("kubectl get -w on B");
     let out = w.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = server_support::lines_of(out);
     std::thread::sleep(Duration::from_millis(1500));
     a.ok(&["create", "configmap", "from-a", "--from-literal=k=v"]);
     let mut seen = Vec::new();

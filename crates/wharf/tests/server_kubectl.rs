@@ -3,7 +3,6 @@
 
 mod server_support;
 
-use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -453,14 +452,7 @@ fn kubectl_get_watch_streams_changes_from_another_client() {
         .spawn()
         .expect("kubectl get -w");
     let stdout = w.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = server_support::lines_of(stdout);
     // The header appears once the watch is set up (there are no pods yet: kubectl prints
     // "No resources found" to stderr and waits).
     std::thread::sleep(Duration::from_millis(1500));

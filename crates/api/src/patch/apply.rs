@@ -593,6 +593,40 @@ fn remove_path(
     }
 }
 
+/// Whether an apply's conflicts may be resolved in its favour as the move from client-side to
+/// server-side apply: every conflict is with kubectl's client-side apply and the live object
+/// still holds what its last-applied configuration says (kube-apiserver's last-applied
+/// manager). The caller then applies again with force.
+pub fn client_side_apply_unchanged(live: &Value, conflicts: &[Conflict]) -> bool {
+    const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+    if !conflicts
+        .iter()
+        .all(|c| c.manager == "kubectl-client-side-apply" || c.manager == "kubectl")
+    {
+        return false;
+    }
+    let Some(last) = live["metadata"]["annotations"][LAST_APPLIED]
+        .as_str()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+    else {
+        return false;
+    };
+    // Values under the configuration's paths, compared with the live object's.
+    fn contained(cfg: &Value, live: &Value) -> bool {
+        match (cfg, live) {
+            (Value::Object(c), Value::Object(l)) => c
+                .iter()
+                .all(|(k, v)| l.get(k).is_some_and(|lv| contained(v, lv)) || v.is_null()),
+            (c, l) => c == l,
+        }
+    }
+    let mut cfg = last;
+    if let Some(m) = cfg.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("annotations");
+    }
+    contained(&cfg, live)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1086,5 +1120,47 @@ mod tests {
         assert_eq!(b["spec"]["finalizers"], json!(["x", "y", "z"]));
         let a2 = ssa(Some(&b), deploy(json!({"finalizers":["y"]})), "a", false).expect("a2");
         assert_eq!(a2["spec"]["finalizers"], json!(["y", "z"]));
+    }
+}
+
+#[cfg(test)]
+mod last_applied_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn conflict(manager: &str) -> Conflict {
+        Conflict {
+            manager: manager.to_string(),
+            operation: "Update".to_string(),
+            api_version: "v1".to_string(),
+            subresource: None,
+            field: ".data.a".to_string(),
+        }
+    }
+
+    #[test]
+    fn client_side_apply_hands_over_only_what_it_still_holds() {
+        let live = |a: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m", "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration":
+                    r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"annotations":{},"name":"m"},"data":{"a":"1"}}"#}},
+                "data": {"a": a}})
+        };
+        let csa = [conflict("kubectl-client-side-apply")];
+        assert!(client_side_apply_unchanged(&live("1"), &csa));
+        assert!(
+            !client_side_apply_unchanged(&live("9"), &csa),
+            "changed since"
+        );
+        assert!(!client_side_apply_unchanged(
+            &live("1"),
+            &[conflict("kubectl-patch")]
+        ));
+        let mut bare = live("1");
+        bare["metadata"]["annotations"] = json!({});
+        assert!(
+            !client_side_apply_unchanged(&bare, &csa),
+            "no last-applied configuration"
+        );
     }
 }

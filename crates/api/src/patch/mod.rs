@@ -27,7 +27,9 @@ mod json;
 mod merge;
 mod strategic;
 
-pub use apply::{ApplyError, Conflict, apply, conflict_message, track_update};
+pub use apply::{
+    ApplyError, Conflict, apply, client_side_apply_unchanged, conflict_message, track_update,
+};
 pub use fieldset::{FieldSet, PathElement, fields_of};
 pub use json::{MAX_JSON_PATCH_OPERATIONS, json_patch};
 pub use merge::merge_patch;

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::builtin::OBJECT_META;
 use crate::error::FieldError;
 use crate::resource::{Resource, Subresource};
+use crate::value::strings;
 
 /// The paths of a `scale` subresource (`spec.versions[].subresources.scale`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,17 +44,6 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter()
         .try_fold(v, |v, k| v.get(*k))
         .and_then(Value::as_str)
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Fills what apiextensions' defaulting fills before validation: `names.singular` (the kind

@@ -78,6 +78,20 @@ pub fn output_within(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -
     }
 }
 
+/// The lines a child writes to `out`, read on a thread of their own (for a `kubectl get -w`
+/// that runs while the test acts).
+pub fn lines_of(out: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// A free loopback TCP port (bound and released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
